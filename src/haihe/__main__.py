@@ -1,0 +1,3 @@
+from haihe.cli import main
+
+main()

@@ -1,0 +1,8 @@
+"""Every domain's tables, imported together for Alembic and for tests that build the schema."""
+
+from __future__ import annotations
+
+
+def import_all_models() -> None:
+    """Import each domain's models module so that Base.metadata knows every table."""
+    import haihe.orgs.models  # noqa: F401
