@@ -28,7 +28,7 @@ class Role(StrEnum):
 class Principal:
     """An authenticated caller: a user (console or token) or an API client acting for a system."""
 
-    kind: Literal["user", "client"]
+    kind: Literal["user", "client", "system"]
     id: int
     name: str
     org_id: int | None
@@ -49,3 +49,15 @@ class Principal:
         if self.is_platform_admin:
             return True
         return org_id is not None and self.org_id == org_id and Role.ORG_ADMIN in self.roles
+
+
+def system_principal(name: str = "cli") -> Principal:
+    """The principal of a trusted local command (the machine's operator): platform admin rights."""
+    return Principal(
+        kind="system",
+        id=0,
+        name=name,
+        org_id=None,
+        org_code=None,
+        roles=frozenset({Role.PLATFORM_ADMIN}),
+    )

@@ -87,3 +87,30 @@ ALL_ERRORS: tuple[type[HaiheError], ...] = (
     RateLimited,
     StorageError,
 )
+
+
+def openapi_responses(*errors: type[HaiheError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the given error classes, in the one error shape."""
+    schema = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "details": {},
+                },
+            }
+        },
+    }
+    out: dict[int | str, dict[str, Any]] = {}
+    for cls in errors:
+        entry = out.setdefault(
+            cls.status,
+            {"description": "", "content": {"application/json": {"schema": schema}}},
+        )
+        entry["description"] = " / ".join(filter(None, [entry["description"], cls.code]))
+    return out

@@ -1,1 +1,63 @@
-"""engine"""
+"""The data plane — 数据平面: immutable resource versions (Parquet + manifest) and the engines
+that run Ibis expressions over them.
+
+``VersionStore`` owns the files and is the same whichever engine runs; an ``Engine`` (DuckDB by
+default) reads versions as Ibis tables and writes results back through the store.
+"""
+
+from __future__ import annotations
+
+from haihe.core.errors import ConfigError
+from haihe.core.settings import Settings
+from haihe.engine.base import DEFAULT_BATCH_ROWS, Engine, EngineError
+from haihe.engine.duckdb import DuckDBEngine
+from haihe.engine.manifest import FileEntry, Manifest
+from haihe.engine.schema import FieldSpec, fields_to_schema, portable_schema, schema_to_fields
+from haihe.engine.store import VersionStore, WriteOptions
+from haihe.engine.writer import VersionWriter
+
+__all__ = [
+    "DEFAULT_BATCH_ROWS",
+    "DuckDBEngine",
+    "Engine",
+    "EngineError",
+    "EngineUnavailable",
+    "FieldSpec",
+    "FileEntry",
+    "Manifest",
+    "VersionStore",
+    "VersionWriter",
+    "WriteOptions",
+    "fields_to_schema",
+    "make_engine",
+    "make_store",
+    "portable_schema",
+    "schema_to_fields",
+]
+
+
+class EngineUnavailable(ConfigError):
+    """The configured engine is not part of this release."""
+
+    code = "engine_unavailable"
+
+
+def make_store(settings: Settings) -> VersionStore:
+    """Return the installation's version store, at DATA_DIR/resources."""
+    return VersionStore(settings.data_dir / "resources")
+
+
+def make_engine(settings: Settings) -> Engine:
+    """Return a new engine of the kind the settings name; the caller closes it."""
+    if settings.engine == "duckdb":
+        return DuckDBEngine(
+            memory_limit=settings.duckdb_memory_limit,
+            threads=settings.duckdb_threads or None,
+            temp_dir=settings.data_dir / "tmp" / "duckdb",
+        )
+    raise EngineUnavailable(
+        f"engine {settings.engine!r} is not available yet: Spark support arrives with the "
+        "verification issue, as a PySpark backend of the same Engine interface. "
+        "Set HAIHE_ENGINE=duckdb.",
+        details={"engine": settings.engine},
+    )

@@ -104,6 +104,7 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     org: Mapped[Organisation | None] = relationship(lazy="joined")
     role_rows: Mapped[list[UserRole]] = relationship(
