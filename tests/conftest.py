@@ -46,6 +46,23 @@ def _clean_haihe_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """Argon2id at its cheapest cost: the same algorithm, without 0.3 s per hash in every test.
+
+    test_security.py checks the production parameters separately.
+    """
+    import argon2
+    from argon2.profiles import CHEAPEST
+
+    from haihe.core import security
+
+    production = security._hasher
+    security._hasher = argon2.PasswordHasher.from_parameters(CHEAPEST)
+    yield
+    security._hasher = production
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """URL of a fresh PostgreSQL database for this test session, dropped at the end."""

@@ -107,7 +107,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HaiheError)
     async def haihe_error(request: Request, exc: HaiheError) -> Response:
         if isinstance(exc, NotAuthenticated) and _wants_html(request):
-            target = quote(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+            target = quote(
+                str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+            )
             return RedirectResponse(f"/login?next={target}", status_code=303)
         headers: dict[str, str] = {}
         if isinstance(exc, NotAuthenticated):
@@ -134,9 +136,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         codes: dict[int, str] = {404: "not_found", 405: "method_not_allowed"}
-        message = (
-            f"no such path: {request.url.path}" if exc.status_code == 404 else str(exc.detail)
-        )
+        message = f"no such path: {request.url.path}" if exc.status_code == 404 else str(exc.detail)
         body: dict[str, Any] = {
             "error": {
                 "code": codes.get(exc.status_code, "http_error"),

@@ -30,6 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    add_completion=False,
 )
 config_app = typer.Typer(help="Settings (HAIHE_* variables and the TOML file).")
 db_app = typer.Typer(help="The control database and its migrations.")

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from factories import PASSWORD, make_client, make_org, make_system, make_user
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from factories import PASSWORD, make_client, make_org, make_system, make_user
 from haihe.core.auth import Role
 
 PRINCIPALS = [
@@ -105,7 +105,12 @@ MATRIX: list[tuple[str, str, Body, set[str]]] = [
     ("POST", "/api/v1/users", _user_body, ADMINS_A),
     ("GET", "/api/v1/users/me", None, USERS),
     ("GET", "/api/v1/users/operator_a", None, ADMINS_A | {"operator_a", "auditor"}),
-    ("PATCH", "/api/v1/users/operator_a", lambda: {"display_name": "张三"}, ADMINS_A | {"operator_a"}),
+    (
+        "PATCH",
+        "/api/v1/users/operator_a",
+        lambda: {"display_name": "张三"},
+        ADMINS_A | {"operator_a"},
+    ),
     ("GET", "/api/v1/clients", None, {"platform", "auditor", "admin_a", "admin_b"}),
     ("POST", "/api/v1/clients", lambda: {"name": "c", "org_code": "A"}, ADMINS_A),
     ("GET", "/api/v1/clients/{client_a}", None, ADMINS_A | {"auditor"}),
@@ -157,8 +162,7 @@ def test_matrix_covers_every_members_route(app: Any) -> None:
         for m, p, _, _ in MATRIX
     }
     in_matrix = {
-        (m, p.replace("/A/systems/S", "/{code}/systems/{system_code}"))
-        for m, p in in_matrix
+        (m, p.replace("/A/systems/S", "/{code}/systems/{system_code}")) for m, p in in_matrix
     }
     normalised = set()
     for m, p in in_matrix:

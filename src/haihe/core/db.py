@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -79,7 +79,7 @@ def make_engine(settings: Settings) -> Engine:
     url_text = settings.resolved_database_url
     try:
         url = make_url(url_text)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise StorageError(f"database URL {url_text!r} cannot be parsed") from None
     if url.get_backend_name() == "sqlite":
         ensure_data_dir(settings)
@@ -112,6 +112,18 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 
+RollbackHook = Callable[[Session], None]
+
+
+def on_rollback(session: Session, hook: RollbackHook) -> None:
+    """Run ``hook`` in a fresh transaction if this one rolls back.
+
+    For the few writes that must outlive a failed request — a failed sign-in counted, a refused
+    call recorded — while services still never commit: the edge runs the hooks and commits them.
+    """
+    session.info.setdefault("on_rollback", []).append(hook)
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session that commits when the block ends and rolls back if it raises."""
@@ -120,7 +132,13 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
         session.commit()
     except BaseException:
+        hooks: list[RollbackHook] = session.info.pop("on_rollback", [])
         session.rollback()
+        if hooks:
+            with factory() as after:
+                for hook in hooks:
+                    hook(after)
+                after.commit()
         raise
     finally:
         session.close()

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from haihe.core.auth import Principal, Role
+from haihe.core.db import transaction
 from haihe.core.errors import Forbidden, NotAuthenticated
 from haihe.core.settings import Settings
 
@@ -24,15 +25,8 @@ def get_settings(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     """The request's session; the edge commits when the route returns and rolls back on error."""
-    session: Session = request.app.state.session_factory()
-    try:
+    with transaction(request.app.state.session_factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 DbSession = Annotated[Session, Depends(get_session)]

@@ -7,14 +7,28 @@ default) reads versions as Ibis tables and writes results back through the store
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from haihe.core.errors import ConfigError
 from haihe.core.settings import Settings
-from haihe.engine.base import DEFAULT_BATCH_ROWS, Engine, EngineError
-from haihe.engine.duckdb import DuckDBEngine
 from haihe.engine.manifest import FileEntry, Manifest
 from haihe.engine.schema import FieldSpec, fields_to_schema, portable_schema, schema_to_fields
 from haihe.engine.store import VersionStore, WriteOptions
 from haihe.engine.writer import VersionWriter
+
+if TYPE_CHECKING:
+    from haihe.engine.base import DEFAULT_BATCH_ROWS, Engine, EngineError
+    from haihe.engine.duckdb import DuckDBEngine
+
+# Ibis and DuckDB take a second or more to import; code that only reads or writes versions
+# (loaders, `verify`) should not pay for them, so the engine half is imported on first use.
+_LAZY = {
+    "DEFAULT_BATCH_ROWS": "haihe.engine.base",
+    "Engine": "haihe.engine.base",
+    "EngineError": "haihe.engine.base",
+    "DuckDBEngine": "haihe.engine.duckdb",
+}
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
@@ -36,6 +50,12 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class EngineUnavailable(ConfigError):
     """The configured engine is not part of this release."""
 
@@ -50,6 +70,8 @@ def make_store(settings: Settings) -> VersionStore:
 def make_engine(settings: Settings) -> Engine:
     """Return a new engine of the kind the settings name; the caller closes it."""
     if settings.engine == "duckdb":
+        from haihe.engine.duckdb import DuckDBEngine
+
         return DuckDBEngine(
             memory_limit=settings.duckdb_memory_limit,
             threads=settings.duckdb_threads or None,

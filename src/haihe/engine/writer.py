@@ -158,14 +158,14 @@ class VersionWriter:
                 f"columns {batch.schema.names} do not match the version's columns "
                 f"{self.schema.names}",
             )
+        for index, field in enumerate(self.schema):
+            if not field.nullable and batch.column(index).null_count:
+                raise InvalidInput(f"column {field.name!r} is not nullable but holds nulls")
         if not batch.schema.equals(self.schema, check_metadata=False):
             try:
                 batch = batch.cast(self.schema, safe=True)
             except _ARROW_ERRORS as exc:
                 raise InvalidInput(f"a batch does not fit the version's schema: {exc}") from exc
-        for index, field in enumerate(self.schema):
-            if not field.nullable and batch.column(index).null_count:
-                raise InvalidInput(f"column {field.name!r} is not nullable but holds nulls")
         return batch
 
     def _flush(self, *, final: bool) -> None:

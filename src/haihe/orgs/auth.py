@@ -11,7 +11,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from haihe.core.auth import Principal, Role
-from haihe.core.db import utcnow
+from haihe.core.db import on_rollback, utcnow
 from haihe.core.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from haihe.core.security import digest, hash_password, new_token, same_digest, verify_password
 from haihe.core.settings import Settings
@@ -140,7 +140,9 @@ def issue_user_token(
     return _issue(session, kind=TokenKind.API, user=user, ttl=ttl), ttl
 
 
-def login(session: Session, *, settings: Settings, username: str, password: str) -> tuple[User, str]:
+def login(
+    session: Session, *, settings: Settings, username: str, password: str
+) -> tuple[User, str]:
     """The user and a new console session token, after checking the password."""
     user = check_password(session, username=username, password=password)
     token = _issue(session, kind=TokenKind.SESSION, user=user, ttl=settings.session_ttl_seconds)
@@ -160,11 +162,7 @@ def check_password(session: Session, *, username: str, password: str) -> User:
             f"{user.locked_until:%H:%M} UTC or ask an administrator to reset the password"
         )
     if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
-        session.flush()
+        on_rollback(session, functools.partial(_count_failure, user_id=user.id, now=now))
         raise NotAuthenticated(WRONG_CREDENTIALS)
     if not user.active:
         raise NotAuthenticated("this account is disabled")
@@ -172,6 +170,17 @@ def check_password(session: Session, *, username: str, password: str) -> User:
     user.locked_until = None
     user.last_login_at = now
     return user
+
+
+def _count_failure(session: Session, *, user_id: int, now: dt.datetime) -> None:
+    """Count a failed sign-in (run after the request rolled back); lock after too many."""
+    user = session.get(User, user_id)
+    if user is None:
+        return
+    user.failed_logins += 1
+    if user.failed_logins >= MAX_FAILED_LOGINS:
+        user.locked_until = now + LOCKOUT
+        user.failed_logins = 0
 
 
 def revoke(session: Session, *, token: str) -> None:

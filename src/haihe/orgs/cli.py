@@ -9,8 +9,8 @@ import typer
 
 from haihe.core.auth import Role, system_principal
 from haihe.core.clikit import JsonOption, print_json, print_table, session_for, settings_of
-from haihe.orgs import schemas as views
 from haihe.orgs import auth, service
+from haihe.orgs import schemas as views
 from haihe.orgs.models import OrgKind
 from haihe.orgs.schemas import (
     ClientCreate,

@@ -82,9 +82,7 @@ def create_org(session: Session, *, actor: Principal, data: OrgCreate) -> Organi
     return org
 
 
-def update_org(
-    session: Session, *, actor: Principal, code: str, data: OrgUpdate
-) -> Organisation:
+def update_org(session: Session, *, actor: Principal, code: str, data: OrgUpdate) -> Organisation:
     """The organisation after applying the given fields.
 
     An org admin may rename its own organisation and set its credit code; moving it, changing its
@@ -131,9 +129,7 @@ def list_orgs(
     )
 
 
-def _parent_for(
-    session: Session, *, kind: OrgKind, parent_code: str | None
-) -> Organisation | None:
+def _parent_for(session: Session, *, kind: OrgKind, parent_code: str | None) -> Organisation | None:
     parent = None
     if parent_code is not None:
         parent = repo.org_by_code(session, parent_code)
@@ -147,9 +143,17 @@ def _parent_for(
     return parent
 
 
+def _region_prefix(code: str) -> str:
+    """The significant part of a region code: 120000 (Tianjin) → 12, 120100 → 1201."""
+    if len(code) == 6:
+        while code.endswith("00") and len(code) > 2:
+            code = code[:-2]
+    return code
+
+
 def _check_region(region_code: str | None, parent: Organisation | None) -> None:
     if region_code and parent is not None and parent.region_code:
-        if not region_code.startswith(parent.region_code):
+        if not region_code.startswith(_region_prefix(parent.region_code)):
             raise InvalidInput(
                 f"region code {region_code} is not inside the parent's region "
                 f"{parent.region_code} ({parent.code})"

@@ -1,0 +1,64 @@
+"""The control database: reaching it, its errors, and migrations that match the models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect
+
+from haihe.core.db import Base, make_engine
+from haihe.core.errors import StorageError
+from haihe.core.settings import Settings
+from haihe.migrations import current_revision, downgrade, head_revision, upgrade
+from haihe.models import import_all_models
+
+
+def test_migrations_build_exactly_the_models(migrated_engine: Engine) -> None:
+    """On each backend, the migrated schema and the models agree (no drift either way)."""
+    import_all_models()
+    with migrated_engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(ctx, Base.metadata)
+    assert diff == []
+    assert current_revision(migrated_engine) == head_revision()
+
+
+def test_downgrade_to_nothing_and_back(tmp_path: Path) -> None:
+    engine = make_engine(Settings(data_dir=tmp_path))
+    upgrade(engine)
+    assert "organisations" in inspect(engine).get_table_names()
+    downgrade(engine, "base")
+    assert "organisations" not in inspect(engine).get_table_names()
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_unparsable_url_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="cannot be parsed"):
+        make_engine(Settings(data_dir=tmp_path, database_url="sqlite://:bad:url::/x"))
+
+
+def test_unreachable_server_names_the_problem(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/haihe"
+    with pytest.raises(StorageError) as err:
+        make_engine(Settings(data_dir=tmp_path, database_url=url))
+    assert "cannot connect to database postgresql+psycopg://postgres@127.0.0.1:1/haihe" in str(
+        err.value
+    )
+
+
+def test_unwritable_data_dir() -> None:
+    """/proc refuses new directories even to root, as a read-only mount would."""
+    with pytest.raises(StorageError, match="data directory /proc/haihe-data cannot be created"):
+        make_engine(Settings(data_dir=Path("/proc/haihe-data")))
+
+
+def test_data_dir_that_is_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("not a directory")
+    with pytest.raises(StorageError, match="cannot be created"):
+        make_engine(Settings(data_dir=target / "sub"))
