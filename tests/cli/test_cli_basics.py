@@ -54,7 +54,8 @@ def test_unknown_setting_is_one_line_exit_2(
     code, out, err = run(capsys, monkeypatch, "config", "show")
     assert code == 2
     assert err.startswith("error: unknown setting HAIHE_DATA_DIRR")
-    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
 
 
 def test_bad_database_url_is_one_line_exit_2(
@@ -63,7 +64,8 @@ def test_bad_database_url_is_one_line_exit_2(
     monkeypatch.setenv("HAIHE_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/none")
     code, _, err = run(capsys, monkeypatch, "db", "upgrade")
     assert code == 2
-    assert err.startswith("error: cannot connect to database") and err.count("\n") == 1
+    assert err.startswith("error: cannot connect to database")
+    assert err.count("\n") == 1
 
 
 def test_members_from_the_command_line(
@@ -111,9 +113,8 @@ def test_members_from_the_command_line(
         capsys, monkeypatch, "clients", "add", "GA", "--name", "户籍接口", "--system", "HJ"
     )
     created = json.loads(out)
-    assert created["client_id"].startswith("hh_ci_") and created["client_secret"].startswith(
-        "hh_cs_"
-    )
+    assert created["client_id"].startswith("hh_ci_")
+    assert created["client_secret"].startswith("hh_cs_")
     code, out, _ = run(capsys, monkeypatch, "clients", "list", "--json")
     assert created["client_secret"] not in out
     assert json.loads(out)[0]["system_code"] == "HJ"

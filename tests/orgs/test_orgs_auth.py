@@ -20,7 +20,8 @@ def _token(client: TestClient, **form: str) -> str:
     r = client.post("/api/v1/auth/token", data=form)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["token_type"] == "bearer" and body["expires_in"] == 3600
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 3600
     return str(body["access_token"])
 
 
@@ -57,7 +58,9 @@ def test_secrets_and_tokens_are_stored_only_as_hashes(
             for table in ("api_clients", "auth_tokens", "users")
             for row in s.execute(text(f"SELECT * FROM {table}"))
         )
-    assert secret not in dump and token not in dump and PASSWORD not in dump
+    assert secret not in dump
+    assert token not in dump
+    assert PASSWORD not in dump
     assert "$argon2id$" in dump
 
 
@@ -125,7 +128,8 @@ def test_expired_and_revoked_tokens_stop_working(
         first.expires_at = past
         s.commit()
     r = client.get(WHOAMI, headers=_bearer(expiring))
-    assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
+    assert r.status_code == 401
+    assert "expired" in r.json()["error"]["message"]
     assert r.headers["www-authenticate"] == "Bearer"
     assert (
         client.post(
@@ -148,7 +152,8 @@ def test_password_change_signs_out_other_tokens(
         json={"current_password": "not it at all", "new_password": "a new secret"},
         headers=_bearer(token),
     )
-    assert r.status_code == 422 and r.json()["error"]["message"] == "the current password is wrong"
+    assert r.status_code == 422
+    assert r.json()["error"]["message"] == "the current password is wrong"
     r = client.post(
         "/api/v1/users/me/password",
         json={"current_password": PASSWORD, "new_password": "a new secret"},
@@ -213,4 +218,5 @@ def test_disabled_user_cannot_sign_in(
         "/api/v1/auth/token",
         data={"grant_type": "password", "username": "li", "password": PASSWORD},
     )
-    assert r.status_code == 401 and r.json()["error"]["message"] == "this account is disabled"
+    assert r.status_code == 401
+    assert r.json()["error"]["message"] == "this account is disabled"

@@ -53,7 +53,8 @@ def test_hierarchy_city_district_street_community(session: Session) -> None:
     )
     assert [o.code for o in [community.parent, community.parent.parent]] == ["XBL", "HP"]
     rows, total = service.list_orgs(session, parent_code="HP")
-    assert total == 1 and rows[0].code == "XBL"
+    assert total == 1
+    assert rows[0].code == "XBL"
     rows, total = service.list_orgs(session, q="五大道")
     assert [o.code for o in rows] == ["C1"]
 

@@ -1,4 +1,4 @@
-"""Credentials — 凭证: API clients, bearer tokens, console sessions, and who a request comes from."""
+"""Credentials — 凭证: API clients, bearer tokens, console sessions, who a request is from."""
 
 from __future__ import annotations
 

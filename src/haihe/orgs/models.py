@@ -25,7 +25,8 @@ class OrgKind(StrEnum):
 
 
 # Which kind of parent each kind may have (None: no parent). The administrative chain is
-# city → district → street → community; departments and institutions hang off the city or a district.
+# city → district → street → community; departments and institutions hang off the city or a
+# district.
 ALLOWED_PARENTS: dict[OrgKind, frozenset[OrgKind | None]] = {
     OrgKind.CITY: frozenset({None}),
     OrgKind.DISTRICT: frozenset({OrgKind.CITY}),
