@@ -332,6 +332,8 @@ def _mutate(number: str, how: int) -> str:
         "",
         number[:5] + "A" + number[6:],
         number[:17] + "x",
+        number[:17] + " ",
+        number[:17] + "\u3000",
         "X" * 18,
     ]
     return variants[how % len(variants)]

@@ -168,14 +168,27 @@ def test_write_version_failure_publishes_nothing(
     store: VersionStore, data_engine: DuckDBEngine
 ) -> None:
     t = data_engine.table(store, commit(store, make_people(3_000)))
-    bad = t.mutate(n=(t.id - 2_500).cast("uint8"))  # 2,500 rows cannot fit uint8
+    late = ibis.ifelse(t.id >= 2_900, 1_000, 0)
+    bad = t.mutate(n=(t.id % 200 + late).cast("uint8"))  # the last 100 rows overflow
 
-    with pytest.raises((EngineError, InvalidInput)):
+    with pytest.raises(EngineError, match="out of range"):
         data_engine.write_version(store, "broken", bad, batch_size=100)
 
     assert store.versions("broken") == []
     assert list((store.root / "broken").glob(".staging-*")) == []
     assert data_engine.scalar(t.count()) == 3_000
+
+
+def test_write_version_refuses_a_result_other_engines_cannot_read(
+    store: VersionStore, data_engine: DuckDBEngine
+) -> None:
+    t = data_engine.table(store, commit(store, make_people(100)))
+
+    with pytest.raises(InvalidInput, match="nested"):
+        data_engine.write_version(store, "tags", t.mutate(tags=ibis.array([t.age, t.floor])))
+
+    assert store.versions("tags") == []
+    assert data_engine.scalar(t.count()) == 100
 
 
 def test_types_survive_the_engine_unchanged(store: VersionStore, data_engine: DuckDBEngine) -> None:

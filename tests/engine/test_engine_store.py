@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from engine_samples import PEOPLE_SCHEMA, make_people
 
-from haihe.core.errors import Conflict, InvalidInput, NotFound
+from haihe.core.errors import Conflict, InvalidInput, NotFound, StorageError
 from haihe.engine import DuckDBEngine, Manifest, VersionStore
 from haihe.engine.manifest import MANIFEST_NAME, files_checksum
 
@@ -211,6 +211,14 @@ def test_set_current_rolls_back_and_numbers_keep_growing(store: VersionStore) ->
     assert write_people(store, 300).version == 3
     with pytest.raises(NotFound):
         store.set_current("people", 7)
+
+
+def test_current_pointing_at_a_missing_version_is_a_storage_error(store: VersionStore) -> None:
+    manifest = write_people(store, 10)
+    shutil.rmtree(version_dir(store, manifest))
+
+    with pytest.raises(StorageError, match="missing"):
+        store.current("people")
 
 
 def test_resources_are_kept_apart(store: VersionStore) -> None:

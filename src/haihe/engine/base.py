@@ -126,6 +126,7 @@ def _read_all(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
             batch = reader.read_next_batch()
         except StopIteration:
             return
-        except pa.ArrowException as exc:
+        except (pa.ArrowException, OSError) as exc:
+            # Errors cross the Arrow C stream as OSError or ArrowException, whatever the engine.
             raise EngineError(f"the engine failed while streaming a result: {exc}") from exc
         yield batch

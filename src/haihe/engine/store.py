@@ -101,11 +101,17 @@ class VersionStore:
         try:
             while True:
                 staging = rdir / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
-                fd = _fs.lock_new(staging.with_name(staging.name + ".lock"))
+                lock_path = staging.with_name(staging.name + ".lock")
+                fd = _fs.lock_new(lock_path)
                 if fd is not None:
                     break
+        except OSError as exc:
+            raise StorageError(f"cannot start a version of {resource_code}: {exc}") from exc
+        try:
             staging.mkdir()
         except OSError as exc:
+            lock_path.unlink(missing_ok=True)
+            os.close(fd)
             raise StorageError(f"cannot start a version of {resource_code}: {exc}") from exc
         return VersionWriter(
             self,
@@ -121,7 +127,14 @@ class VersionStore:
         """Return the manifest of the current version, or None if none was committed."""
         rdir = self._resource_dir(resource_code)
         number = _read_current(rdir)
-        return None if number is None else self._load(rdir, resource_code, number)
+        if number is None:
+            return None
+        try:
+            return self._load(rdir, resource_code, number)
+        except NotFound:
+            raise StorageError(
+                f"{rdir / CURRENT} names version {number}, which is missing"
+            ) from None
 
     def manifest(self, resource_code: str, version: int | None = None) -> Manifest:
         """Return the manifest of a version (the current one when ``version`` is None).

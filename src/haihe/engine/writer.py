@@ -176,12 +176,10 @@ class VersionWriter:
         table = pa.Table.from_batches(self._pending, schema=self.schema)
         by_bytes = self._pending_bytes >= options.row_group_bytes
         while table.num_rows and (final or by_bytes or table.num_rows >= options.row_group_rows):
-            if self._part is None:
-                self._open_part()
+            part = self._part or self._open_part()
             take = min(options.row_group_rows, options.file_rows - self._part_rows)
             chunk = table.slice(0, take)
-            assert self._part is not None
-            self._part.write_table(chunk, row_group_size=take)
+            part.write_table(chunk, row_group_size=take)
             self._part_rows += chunk.num_rows
             self._rows += chunk.num_rows
             table = table.slice(chunk.num_rows)
@@ -191,7 +189,7 @@ class VersionWriter:
         self._pending_rows = table.num_rows
         self._pending_bytes = table.nbytes if table.num_rows else 0
 
-    def _open_part(self) -> None:
+    def _open_part(self) -> pq.ParquetWriter:
         self._part_path = self._staging / f"part-{len(self._files):05d}.parquet"
         self._part = pq.ParquetWriter(
             self._part_path,
@@ -202,6 +200,7 @@ class VersionWriter:
             write_statistics=True,
         )
         self._part_rows = 0
+        return self._part
 
     def _close_part(self) -> None:
         if self._part is None or self._part_path is None:
