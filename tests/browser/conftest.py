@@ -19,6 +19,15 @@ from pathlib import Path
 import pytest
 import uvicorn
 from browser_support import Account, LiveServer
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Response,
+    ViewportSize,
+    sync_playwright,
+)
 from sqlalchemy.orm import Session
 
 from factories import make_org, make_user
@@ -40,8 +49,8 @@ CHROMIUM_ARGS = [
 ]
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 _accounts = itertools.count(1)
 
 
@@ -164,10 +173,8 @@ def account(live_server: LiveServer) -> Account:
 
 
 @pytest.fixture(scope="session")
-def browser(chromium: Path) -> Iterator[object]:
+def browser(chromium: Path) -> Iterator[Browser]:
     """Headless Chromium from Debian, launched once per test session."""
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as pw:
         instance = pw.chromium.launch(
             executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
@@ -177,15 +184,12 @@ def browser(chromium: Path) -> Iterator[object]:
 
 
 @pytest.fixture
-def open_page(browser: object, live_server: LiveServer) -> Iterator[Callable[..., object]]:
+def open_page(browser: Browser, live_server: LiveServer) -> Iterator[Callable[..., Page]]:
     """Open a page in a fresh browser context (desktop or ``phone=True``); fails on JS errors."""
-    from playwright.sync_api import Browser, ConsoleMessage
-
-    assert isinstance(browser, Browser)
-    contexts = []
+    contexts: list[BrowserContext] = []
     errors: list[str] = []
 
-    def opener(*, phone: bool = False, locale: str = "zh-CN") -> object:
+    def opener(*, phone: bool = False, locale: str = "zh-CN") -> Page:
         context = browser.new_context(
             base_url=live_server.url,
             viewport=PHONE if phone else DESKTOP,
@@ -198,10 +202,20 @@ def open_page(browser: object, live_server: LiveServer) -> Iterator[Callable[...
         page = context.new_page()
 
         def on_console(message: ConsoleMessage) -> None:
-            if message.type == "error":
+            # Pages answered 401 or 404 on purpose are logged by Chromium as failed loads; failed
+            # sub-resources are caught by on_response instead.
+            if message.type == "error" and not message.text.startswith("Failed to load resource"):
                 errors.append(f"console: {message.text}")
 
+        def on_response(response: Response) -> None:
+            intended = response.request.resource_type == "document" or (
+                "hx-redirect" in response.headers  # htmx told to sign in again
+            )
+            if response.status >= 400 and not intended:
+                errors.append(f"{response.status} for {response.request.method} {response.url}")
+
         page.on("console", on_console)
+        page.on("response", on_response)
         page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
         return page
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from haihe import __version__
 from haihe.core import i18n
@@ -55,6 +55,19 @@ class NavItem:
         if self.href == "/":
             return path == "/"
         return path == self.href or path.startswith(self.href.rstrip("/") + "/")
+
+
+class RenderedError(Exception):
+    """An error whose page is already rendered.
+
+    Raising it (rather than returning the page) rolls the request's transaction back, running
+    the writes a service asked to keep on rollback (a failed sign-in counted); the console's
+    handler then answers with ``response``.
+    """
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(f"rendered error page, status {response.status_code}")
+        self.response = response
 
 
 def template_dirs(root: Path = PACKAGE_ROOT) -> list[Path]:

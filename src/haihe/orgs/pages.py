@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from haihe.core.errors import NotAuthenticated
-from haihe.core.templating import local_path, render
+from haihe.core.templating import RenderedError, local_path, render
 from haihe.core.web import AppSettings, CurrentPrincipal, DbSession, OptionalPrincipal
 from haihe.orgs import auth, service
 
@@ -40,16 +40,19 @@ def login(
     """Sign in: set the session cookie and go on to ``next`` (a path on this site only)."""
     target = local_path(next)
     if not _same_origin(request):
-        return _login_page(
-            request, next=target, username=username, error="orgs.login.cross_site", status=403
+        raise RenderedError(
+            _login_page(
+                request, next=target, username=username, error="orgs.login.cross_site", status=403
+            )
         )
     try:
         _user, token = auth.login(session, settings=settings, username=username, password=password)
     except NotAuthenticated as exc:
-        # Returned rather than raised, so the request commits the failed-attempt count.
-        return _login_page(
+        # Raised, not returned: the request rolls back, which is when the failure is counted.
+        page = _login_page(
             request, next=target, username=username, error=_reason(exc.message), status=401
         )
+        raise RenderedError(page) from exc
     old = request.cookies.get(auth.SESSION_COOKIE)
     if old:
         auth.revoke(session, token=old)
@@ -69,6 +72,7 @@ def login(
 @router.post("/logout")
 def logout(request: Request, session: DbSession, principal: OptionalPrincipal) -> Response:
     """Sign out: revoke the session, clear its cookie and show the sign-in form."""
+    # ``principal`` is resolved only so that the authenticator refuses a cross-site sign-out.
     token = request.cookies.get(auth.SESSION_COOKIE)
     if token:
         auth.revoke(session, token=token)

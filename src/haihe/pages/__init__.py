@@ -13,6 +13,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
@@ -22,7 +23,7 @@ from starlette.responses import Response
 
 from haihe.core.auth import Principal
 from haihe.core.errors import Forbidden, HaiheError, NotAuthenticated, NotFound
-from haihe.core.templating import render
+from haihe.core.templating import RenderedError, local_path, render
 from haihe.orgs import pages as orgs_pages
 from haihe.pages import routes
 
@@ -62,6 +63,8 @@ def _install_error_pages(app: FastAPI) -> None:
         return await _error_page(request, exc.status_code, None)
 
     async def haihe_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, NotAuthenticated) and _from_htmx(request):
+            return _htmx_sign_in(request)
         if isinstance(exc, NotAuthenticated) or not is_console_page(request):
             if json_haihe is None:
                 raise exc
@@ -69,8 +72,43 @@ def _install_error_pages(app: FastAPI) -> None:
         assert isinstance(exc, HaiheError)
         return await _error_page(request, exc.status, exc.message)
 
+    async def rendered_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RenderedError)
+        return exc.response
+
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(HaiheError, haihe_error)
+    app.add_exception_handler(RenderedError, rendered_error)
+
+    json_crash: Handler | None = app.exception_handlers.get(Exception)
+    if json_crash is not None:
+
+        async def crash(request: Request, exc: Exception) -> Response:
+            assert json_crash is not None
+            response = await _delegate(json_crash, request, exc)  # logs the error
+            if not is_console_page(request):
+                return response
+            try:
+                return await _error_page(request, 500, None)
+            except Exception:  # the page itself may be what is broken: keep the plain answer
+                return response
+
+        app.add_exception_handler(Exception, crash)
+
+
+def _from_htmx(request: Request) -> bool:
+    """True for a request htmx made from a console page."""
+    return request.headers.get("hx-request") == "true" and not request.url.path.startswith(
+        NON_CONSOLE_PREFIXES
+    )
+
+
+def _htmx_sign_in(request: Request) -> Response:
+    """Send the whole browser page (not the fragment htmx asked for) to the sign-in form."""
+    current = urlsplit(request.headers.get("hx-current-url", ""))
+    back = local_path(current.path + (f"?{current.query}" if current.query else ""))
+    target = "/login?" + urlencode({"next": back})
+    return Response(status_code=401, headers={"HX-Redirect": target})
 
 
 async def _delegate(handler: Handler, request: Request, exc: Exception) -> Response:
