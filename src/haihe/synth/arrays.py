@@ -27,7 +27,7 @@ DAY_SECONDS = 86_400
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
-    """Return the random generator for one named step: the same (seed, name) gives the same draws."""
+    """Return the random generator of one named step: the same (seed, name), the same draws."""
     words = np.frombuffer(hashlib.sha256(name.encode()).digest()[:8], np.uint32)
     return np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, seed >> 32, *words]))
 
@@ -120,14 +120,15 @@ def _digit_table() -> npt.NDArray[np.void]:
 
 def digits(values: npt.ArrayLike, width: int) -> Bytes:
     """Return the zero-padded ASCII digits of non-negative ints as a (rows, width) byte matrix."""
-    x = np.asarray(values, np.int64).copy()
+    x = np.asarray(values, np.int64).astype(np.uint64)  # unsigned division is much faster
     groups = -(-width // 4)
     out = np.empty((x.size, groups * 4), np.uint8)
     view = out.view("V4")
     table = _digit_table()
+    base = np.uint64(10_000)
     for g in range(groups - 1, -1, -1):
-        x, rest = np.divmod(x, 10_000)
-        view[:, g] = table[rest]
+        view[:, g] = table[x % base]
+        x //= base
     return out[:, groups * 4 - width :]
 
 
@@ -136,7 +137,9 @@ def fixed_strings(matrix: Bytes) -> pa.StringArray:
     rows, width = matrix.shape
     offsets = np.arange(0, (rows + 1) * width, width, dtype=np.int32)
     data = np.ascontiguousarray(matrix)
-    return pa.Array.from_buffers(pa.string(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return pa.Array.from_buffers(
+        pa.string(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
 
 
 def ragged_strings(matrix: Bytes, lengths: npt.ArrayLike) -> pa.StringArray:
@@ -181,9 +184,18 @@ def vocab(words: Sequence[str]) -> pa.StringArray:
 
 
 def categorical(indices: npt.ArrayLike, words: Sequence[str] | pa.Array) -> pa.DictionaryArray:
-    """Return a dictionary-encoded string column: ``words[indices[i]]`` per row."""
-    dictionary = words if isinstance(words, pa.Array) else vocab(words)
-    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(indices, np.int32)), dictionary)
+    """Return a dictionary-encoded string column: ``words[indices[i]]`` per row.
+
+    Repeated words are merged first: a dictionary with repeats is written nondeterministically.
+    """
+    values = words.to_pylist() if isinstance(words, pa.Array) else list(words)
+    first: dict[str, int] = {}
+    for word in values:
+        first.setdefault(word, len(first))
+    codes = np.asarray(indices, np.int32)
+    if len(first) < len(values):
+        codes = np.array([first[w] for w in values], np.int32)[codes]
+    return pa.DictionaryArray.from_arrays(pa.array(codes), vocab(list(first)))
 
 
 def pick(words: pa.Array, indices: npt.ArrayLike) -> pa.Array:
@@ -214,8 +226,11 @@ def dates(days: npt.ArrayLike, null_mask: Bools | None = None) -> pa.Array:
 
 
 def timestamps(seconds: npt.ArrayLike) -> pa.Array:
-    """Return a timestamp[s] column (local time, no zone) from seconds since 1970-01-01."""
-    return pa.array(np.asarray(seconds, np.int64), pa.timestamp("s"))
+    """Return a timestamp[ms] column (local time, no zone) from seconds since 1970-01-01.
+
+    Milliseconds because Parquet has no seconds unit: the type read back is the type written.
+    """
+    return pa.array(np.asarray(seconds, np.int64) * 1000, pa.timestamp("ms"))
 
 
 def money(cents: npt.ArrayLike, precision: int = 14, null_mask: Bools | None = None) -> pa.Array:
@@ -243,7 +258,9 @@ def civil_from_days(days: npt.ArrayLike) -> tuple[Ints, Ints, Ints]:
     z = np.asarray(days, np.float64) + 719_468.0
     era = np.floor(z / 146_097)
     doe = z - era * 146_097
-    yoe = np.floor((doe - np.floor(doe / 1460) + np.floor(doe / 36_524) - np.floor(doe / 146_096)) / 365)
+    yoe = np.floor(
+        (doe - np.floor(doe / 1460) + np.floor(doe / 36_524) - np.floor(doe / 146_096)) / 365
+    )
     doy = doe - (365 * yoe + np.floor(yoe / 4) - np.floor(yoe / 100))
     mp = np.floor((5 * doy + 2) / 153)
     day = doy - np.floor((153 * mp + 2) / 5) + 1

@@ -237,9 +237,7 @@ def build_map(seed: int, persons: int) -> CityMap:
     return CityMap(districts, streets, communities, cells, np.column_stack([lat, lng]))
 
 
-def random_points(
-    rng: np.random.Generator, boxes: Floats, which: Ints
-) -> tuple[Floats, Floats]:
+def random_points(rng: np.random.Generator, boxes: Floats, which: Ints) -> tuple[Floats, Floats]:
     """Return (lat, lng) of one uniform random point inside ``boxes[which[i]]`` per row."""
     b = boxes[which]
     u, v = rng.random(which.size), rng.random(which.size)

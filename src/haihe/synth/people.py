@@ -42,8 +42,8 @@ DEATH_WINDOW_YEARS = 5
 ETHNICITIES = ("汉族", "回族", "满族", "蒙古族", "朝鲜族", "土家族", "壮族")
 ETHNICITY_WEIGHTS = (97.3, 1.6, 0.6, 0.2, 0.1, 0.1, 0.1)
 RELATIONS = ("户主", "配偶", "子女", "父母", "孙子女", "其他")
-PHONE_PREFIXES = (130, 131, 132, 133, 135, 136, 137, 138, 139, 150, 151, 152, 153, 155, 156, 157,
-                  158, 159, 166, 176, 177, 178, 180, 181, 182, 183, 185, 186, 187, 188, 189, 191,
+# Mobile number prefixes (号段) of the three carriers.
+PHONE_PREFIXES = (*range(130, 140), *range(150, 160), 166, 176, 177, 178, *range(180, 190), 191,
                   198, 199)  # fmt: skip
 HOUSEHOLD_SIZES = (1, 2, 3, 4, 5, 6)
 HOUSEHOLD_WEIGHTS = (0.24, 0.31, 0.24, 0.12, 0.07, 0.02)
@@ -95,13 +95,18 @@ class Population:
         """Return who is alive and lives in the city (migrants included, people living away not)."""
         return ~self.dead & ~self.away
 
+    def id_matrix(self, rows: Ints) -> Bytes:
+        """Return the clean ID numbers of ``rows`` as a (rows, 18) byte matrix (a copy)."""
+        records = self.id_bytes.view("V18").reshape(-1)
+        return records[rows].view(np.uint8).reshape(-1, 18)
+
     def ids(self, rows: Ints) -> pa.Array:
         """Return the clean 18-character ID numbers of ``rows``."""
-        return fixed_strings(self.id_bytes[rows])
+        return fixed_strings(self.id_matrix(rows))
 
     def legacy_ids(self, rows: Ints) -> pa.Array:
-        """Return the 15-digit legacy ID numbers of ``rows`` (only meaningful for births in 19xx)."""
-        b = self.id_bytes[rows]
+        """Return the 15-digit legacy ID numbers of ``rows`` (meaningful for births in 19xx)."""
+        b = self.id_matrix(rows)
         return fixed_strings(np.hstack([b[:, :6], b[:, 8:17]]))
 
     def names(self, rows: Ints) -> pa.Array:
