@@ -1,12 +1,346 @@
-"""`haihe demo`: build a synthetic city, register its members and accounts, ready to serve."""
+"""`haihe demo`: build a synthetic city, register its members and accounts, ready to serve.
+
+The demo is a sequence of steps over one data directory. Later parts add their own steps (the
+catalogue registers the city's datasets, the exchange plays out requests, …).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from haihe.core.auth import Role, system_principal
+from haihe.core.db import ensure_data_dir, make_engine, make_session_factory, transaction
+from haihe.core.errors import Conflict
 from haihe.core.settings import Settings
+from haihe.migrations import upgrade
+from haihe.orgs import auth as orgs_auth
+from haihe.orgs import service as orgs
+from haihe.orgs.models import OrgKind
+from haihe.orgs.schemas import ClientCreate, OrgCreate, SystemCreate, UserCreate
+from haihe.synth import DEFAULT_AS_OF, CityManifest, generate_city
 
-DEFAULT_PERSONS = 100_000
+DEFAULT_PERSONS = 500_000
+CITY_CODE = "120000"
+OPERATOR_CODE = "DSJ"  # 大数据管理中心, the bureau that runs the platform
+MARKER = "demo.json"
+CREDENTIALS = "demo-credentials.json"
+ACTOR = system_principal("demo")
 
 
-def run_demo(settings: Settings, *, persons: int, seed: int) -> None:
-    """Build the demo installation in ``settings.data_dir``."""
-    raise NotImplementedError("demo is being assembled in this session")
+@dataclass
+class Account:
+    username: str
+    password: str
+    display_name: str
+    org_code: str | None
+    roles: list[str]
+
+
+@dataclass
+class DemoResult:
+    data_dir: Path
+    persons: int
+    seed: int
+    seconds: float
+    admin: Account
+    accounts: list[Account] = field(default_factory=list)
+    clients: list[dict[str, Any]] = field(default_factory=list)
+    reused: bool = False
+
+
+def run_demo(
+    settings: Settings, *, persons: int, seed: int, console: Console | None = None
+) -> DemoResult:
+    """Build the demo in ``settings.data_dir`` (or reuse one built with the same size and seed)."""
+    console = console or Console(stderr=True)
+    started = time.perf_counter()
+    ensure_data_dir(settings)
+    previous = _previous_build(settings.data_dir)
+    if previous is not None:
+        if (previous["persons"], previous["seed"]) != (persons, seed):
+            raise Conflict(
+                f"{settings.data_dir} already holds a demo of {previous['persons']} persons "
+                f"(seed {previous['seed']}); use another --data-dir or delete that one"
+            )
+        return _reuse(settings, previous)
+    if (settings.data_dir / "haihe.db").exists() and settings.database_url is None:
+        raise Conflict(
+            f"{settings.data_dir} already holds a Haihe database that is not a demo; "
+            "use another --data-dir"
+        )
+    engine = make_engine(settings)
+    try:
+        with _progress(console) as progress:
+            upgrade(engine)
+            manifest = _synthesise(settings, persons=persons, seed=seed, progress=progress)
+            factory = make_session_factory(engine)
+            with transaction(factory) as session:
+                _register_members(session, settings.data_dir / "synth", progress)
+            with transaction(factory) as session:
+                result = _create_accounts(session, manifest, progress)
+    finally:
+        engine.dispose()
+    result.data_dir, result.persons, result.seed = settings.data_dir, persons, seed
+    result.seconds = time.perf_counter() - started
+    _write_credentials(settings.data_dir, result)
+    _print_summary(console, settings, result)
+    return result
+
+
+# ---------------------------------------------------------------- steps
+
+
+def _synthesise(settings: Settings, *, persons: int, seed: int, progress: Progress) -> CityManifest:
+    task = progress.add_task("synthetic city", total=None)
+
+    def report(step: str, done: int, total: int) -> None:
+        progress.update(task, description=f"synthetic city: {step}", completed=done, total=total)
+
+    manifest = generate_city(
+        settings.data_dir / "synth",
+        persons=persons,
+        seed=seed,
+        as_of=DEFAULT_AS_OF,
+        progress=report,
+        overwrite=True,
+    )
+    progress.update(task, description="synthetic city", completed=1, total=1)
+    return manifest
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+    return rows
+
+
+def _register_members(session: Session, synth_dir: Path, progress: Progress) -> None:
+    """Register the city, its districts, streets, communities, departments and institutions."""
+    city = synth_dir / "city"
+    districts, streets = _rows(city / "districts.parquet"), _rows(city / "streets.parquet")
+    communities = _rows(city / "communities.parquet")
+    departments, institutions = (
+        _rows(city / "departments.parquet"),
+        _rows(city / "institutions.parquet"),
+    )
+    entries: list[OrgCreate] = [
+        OrgCreate(
+            code=CITY_CODE,
+            name_zh="天津市",
+            name_en="Tianjin",
+            kind=OrgKind.CITY,
+            region_code=CITY_CODE,
+        ),
+    ]
+    for d in departments:
+        entries.append(
+            OrgCreate(
+                code=d["code"],
+                name_zh=d["name_zh"],
+                name_en=d["name_en"],
+                kind=OrgKind.MUNICIPAL_DEPARTMENT,
+                parent_code=CITY_CODE,
+                credit_code=d["uscc"],
+            )
+        )
+    for i in institutions:
+        entries.append(
+            OrgCreate(
+                code=i["code"],
+                name_zh=i["name_zh"],
+                name_en=i["name_en"],
+                kind=OrgKind.INSTITUTION,
+                parent_code=CITY_CODE,
+                credit_code=i["uscc"],
+            )
+        )
+    for d in districts:
+        entries.append(
+            OrgCreate(
+                code=d["region_code"],
+                name_zh=d["name_zh"],
+                name_en=f"{d['name_en']} District",
+                kind=OrgKind.DISTRICT,
+                parent_code=CITY_CODE,
+                region_code=d["region_code"],
+            )
+        )
+    for s in streets:
+        entries.append(
+            OrgCreate(
+                code=s["street_code"],
+                name_zh=s["name_zh"],
+                name_en=s["name_en"],
+                kind=OrgKind.STREET,
+                parent_code=s["district_code"],
+                region_code=s["street_code"],
+            )
+        )
+    for c in communities:
+        entries.append(
+            OrgCreate(
+                code=c["community_code"],
+                name_zh=c["name_zh"],
+                name_en=c["name_en"],
+                kind=OrgKind.COMMUNITY,
+                parent_code=c["street_code"],
+                region_code=c["community_code"],
+            )
+        )
+    task = progress.add_task("members", total=len(entries))
+    for entry in entries:
+        orgs.create_org(session, actor=ACTOR, data=entry)
+        progress.advance(task)
+
+
+def _create_accounts(session: Session, manifest: CityManifest, progress: Progress) -> DemoResult:
+    """The platform admin, an auditor, each department's and district's admin, and API clients."""
+    providers = sorted({d.provider for d in manifest.datasets})
+    departments, _ = orgs.list_orgs(session, kind=OrgKind.MUNICIPAL_DEPARTMENT, limit=1000)
+    institutions, _ = orgs.list_orgs(session, kind=OrgKind.INSTITUTION, limit=1000)
+    districts, _ = orgs.list_orgs(session, kind=OrgKind.DISTRICT, limit=1000)
+    members = [*departments, *institutions]
+    task = progress.add_task("accounts", total=2 + len(members) * 2 + len(districts))
+
+    def add(username: str, name: str, org: str | None, *roles: Role) -> Account:
+        password = secrets.token_urlsafe(9)
+        data = UserCreate(
+            username=username,
+            display_name=name,
+            password=password,
+            org_code=org,
+            roles=list(roles),
+        )
+        orgs.create_user(session, actor=ACTOR, data=data)
+        progress.advance(task)
+        return Account(username, password, name, org, [r.value for r in roles])
+
+    admin = add("admin", "平台管理员", OPERATOR_CODE, Role.PLATFORM_ADMIN)
+    result = DemoResult(data_dir=Path(), persons=0, seed=0, seconds=0.0, admin=admin)
+    result.accounts.append(add("auditor", "审计员", None, Role.AUDITOR))
+    for org in members:
+        result.accounts.append(
+            add(f"{org.code.lower()}_admin", f"{org.name_zh}管理员", org.code, Role.ORG_ADMIN)
+        )
+        system = orgs.create_system(
+            session,
+            actor=ACTOR,
+            org_code=org.code,
+            data=SystemCreate(code="main", name=f"{org.name_zh}业务系统"),
+        )
+        client, secret = orgs_auth.create_client(
+            session,
+            actor=ACTOR,
+            data=ClientCreate(
+                name=f"{org.name_zh}数据接口", org_code=org.code, system_code=system.code
+            ),
+        )
+        result.clients.append(
+            {
+                "org_code": org.code,
+                "org_name": org.name_zh,
+                "client_id": client.client_id,
+                "client_secret": secret,
+                "provides_data": org.code in providers,
+            }
+        )
+        progress.advance(task)
+    for org in districts:
+        result.accounts.append(
+            add(f"d{org.code}_admin", f"{org.name_zh}管理员", org.code, Role.ORG_ADMIN)
+        )
+    return result
+
+
+# ---------------------------------------------------------------- files and output
+
+
+def _previous_build(data_dir: Path) -> dict[str, Any] | None:
+    marker = data_dir / MARKER
+    if not marker.exists():
+        return None
+    built: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
+    return built
+
+
+def _reuse(settings: Settings, previous: dict[str, Any]) -> DemoResult:
+    creds = json.loads((settings.data_dir / CREDENTIALS).read_text(encoding="utf-8"))
+    admin = Account(**creds["platform_admin"])
+    result = DemoResult(
+        data_dir=settings.data_dir,
+        persons=previous["persons"],
+        seed=previous["seed"],
+        seconds=0.0,
+        admin=admin,
+        reused=True,
+    )
+    Console().print(
+        f"[bold]Haihe demo[/] already built in {settings.data_dir} "
+        f"({previous['persons']:,} persons, seed {previous['seed']}); reusing it."
+    )
+    _print_where(Console(), settings, result)
+    return result
+
+
+def _write_credentials(data_dir: Path, result: DemoResult) -> None:
+    body = {
+        "platform_admin": result.admin.__dict__,
+        "accounts": [a.__dict__ for a in result.accounts],
+        "clients": result.clients,
+    }
+    path = data_dir / CREDENTIALS
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(body, fh, ensure_ascii=False, indent=2)
+    marker = {"persons": result.persons, "seed": result.seed}
+    (data_dir / MARKER).write_text(json.dumps(marker), encoding="utf-8")
+
+
+def _print_summary(console: Console, settings: Settings, result: DemoResult) -> None:
+    out = Console()
+    out.print(
+        f"\n[bold]Haihe demo ready[/] in {settings.data_dir} — {result.persons:,} persons, "
+        f"seed {result.seed}, built in {result.seconds:.0f} s"
+    )
+    table = Table("account", "password", "organisation", "roles", title="Accounts (a few)")
+    shown = {"auditor", "ga_admin", "wjw_admin", "mz_admin", "rs_admin", "gjj_admin"}
+    for account in [result.admin, *(a for a in result.accounts if a.username in shown)]:
+        table.add_row(
+            account.username, account.password, account.org_code or "", ", ".join(account.roles)
+        )
+    out.print(table)
+    _print_where(out, settings, result)
+
+
+def _print_where(out: Console, settings: Settings, result: DemoResult) -> None:
+    url = settings.resolved_public_url
+    out.print(
+        f"  console    {url}/   (sign in as {result.admin.username} / {result.admin.password})"
+    )
+    out.print(f"  API docs   {url}/api/v1/docs")
+    out.print(f"  accounts   {settings.data_dir / CREDENTIALS}  (every admin and API client)")
+
+
+@contextmanager
+def _progress(console: Console) -> Iterator[Progress]:
+    columns = (
+        TextColumn("{task.description:<48}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        yield progress
