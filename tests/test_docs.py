@@ -1,4 +1,4 @@
-"""Reference docs generated from the code must match the code (regenerate: python -m haihe.docgen docs)."""
+"""Reference docs generated from the code match it (regenerate: python -m haihe.docgen docs)."""
 
 from __future__ import annotations
 
