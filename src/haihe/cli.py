@@ -18,6 +18,8 @@ from haihe.app import check_database
 from haihe.core.clikit import CliState, print_json, settings_of
 from haihe.core.db import make_engine
 from haihe.core.errors import HaiheError
+from haihe.core.identity import normalise_uscc, parse_id
+from haihe.core.masking import mask_id_number
 from haihe.core.settings import Settings
 from haihe.demo import DEFAULT_PERSONS, run_demo
 from haihe.migrations import current_revision, head_revision, upgrade
@@ -39,6 +41,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(users_app, name="users")
 app.add_typer(clients_app, name="clients")
+id_app = typer.Typer(help="Resident ID numbers (GB 11643) and credit codes (GB 32100).")
+app.add_typer(id_app, name="id")
 app.command("synth")(synth_command)
 
 
@@ -99,6 +103,37 @@ def db_current(ctx: typer.Context) -> None:
         typer.echo(f"current: {current_revision(engine) or 'none'}  head: {head_revision()}")
     finally:
         engine.dispose()
+
+
+@id_app.command("check")
+def id_check(
+    number: str = typer.Argument(..., help="An ID number (18 or legacy 15 digits)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Validate an ID number; print its normal form, birth date, sex and region."""
+    rid = parse_id(number)
+    info = {
+        "number": rid.number,
+        "masked": mask_id_number(rid.number),
+        "birth_date": rid.birth_date.isoformat(),
+        "sex": rid.sex,
+        "region_code": rid.region_code,
+        "province": rid.province,
+        "legacy_input": rid.legacy,
+    }
+    if as_json:
+        print_json(info)
+        return
+    for key, value in info.items():
+        typer.echo(f"{key:<13} {value}")
+
+
+@id_app.command("credit-code")
+def id_credit_code(
+    code: str = typer.Argument(..., help="A unified social credit code (18 characters)."),
+) -> None:
+    """Validate a unified social credit code and print its normal form."""
+    typer.echo(normalise_uscc(code))
 
 
 @app.command("serve")

@@ -171,3 +171,27 @@ def test_console_script_exit_code_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: data directory /proc/no-such-dir cannot be created")
     assert "Traceback" not in proc.stderr
+
+
+def test_id_check_normalises_and_explains(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = run(capsys, monkeypatch, "id", "check", "120101 900101 123", "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert info["number"] == "120101199001011239"
+    assert info["masked"] == "120101********1239"
+    assert info["birth_date"] == "1990-01-01"
+    assert info["sex"] == "M"
+    assert info["legacy_input"] is True
+
+
+def test_invalid_id_number_is_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = run(capsys, monkeypatch, "id", "check", "120101199001011234")
+    assert code == 2
+    assert err == (
+        "error: ID number 120101199001011234: check character should be 9, not 4; "
+        "re-enter the number from the card\n"
+    )
