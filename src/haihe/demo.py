@@ -122,84 +122,41 @@ def _synthesise(settings: Settings, *, persons: int, seed: int, progress: Progre
     return manifest
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
-    return rows
+# (file in synth/city, kind, code column, parent column or None for the city, region column)
+LEVELS: tuple[tuple[str, OrgKind, str, str | None, str | None], ...] = (
+    ("departments", OrgKind.MUNICIPAL_DEPARTMENT, "code", None, None),
+    ("institutions", OrgKind.INSTITUTION, "code", None, None),
+    ("districts", OrgKind.DISTRICT, "region_code", None, "region_code"),
+    ("streets", OrgKind.STREET, "street_code", "district_code", "street_code"),
+    ("communities", OrgKind.COMMUNITY, "community_code", "street_code", "community_code"),
+)
 
 
 def _register_members(session: Session, synth_dir: Path, progress: Progress) -> None:
-    """Register the city, its districts, streets, communities, departments and institutions."""
-    city = synth_dir / "city"
-    districts, streets = _rows(city / "districts.parquet"), _rows(city / "streets.parquet")
-    communities = _rows(city / "communities.parquet")
-    departments, institutions = (
-        _rows(city / "departments.parquet"),
-        _rows(city / "institutions.parquet"),
-    )
-    entries: list[OrgCreate] = [
+    """Register the city, its departments, institutions, districts, streets and communities."""
+    entries = [
         OrgCreate(
             code=CITY_CODE,
             name_zh="天津市",
             name_en="Tianjin",
             kind=OrgKind.CITY,
             region_code=CITY_CODE,
-        ),
+        )
     ]
-    for d in departments:
-        entries.append(
-            OrgCreate(
-                code=d["code"],
-                name_zh=d["name_zh"],
-                name_en=d["name_en"],
-                kind=OrgKind.MUNICIPAL_DEPARTMENT,
-                parent_code=CITY_CODE,
-                credit_code=d["uscc"],
+    for name, kind, code, parent, region in LEVELS:
+        for row in pq.read_table(synth_dir / "city" / f"{name}.parquet").to_pylist():
+            english = row["name_en"]
+            entries.append(
+                OrgCreate(
+                    code=row[code],
+                    name_zh=row["name_zh"],
+                    name_en=f"{english} District" if kind is OrgKind.DISTRICT else english,
+                    kind=kind,
+                    parent_code=row[parent] if parent else CITY_CODE,
+                    region_code=row[region] if region else None,
+                    credit_code=row.get("uscc"),
+                )
             )
-        )
-    for i in institutions:
-        entries.append(
-            OrgCreate(
-                code=i["code"],
-                name_zh=i["name_zh"],
-                name_en=i["name_en"],
-                kind=OrgKind.INSTITUTION,
-                parent_code=CITY_CODE,
-                credit_code=i["uscc"],
-            )
-        )
-    for d in districts:
-        entries.append(
-            OrgCreate(
-                code=d["region_code"],
-                name_zh=d["name_zh"],
-                name_en=f"{d['name_en']} District",
-                kind=OrgKind.DISTRICT,
-                parent_code=CITY_CODE,
-                region_code=d["region_code"],
-            )
-        )
-    for s in streets:
-        entries.append(
-            OrgCreate(
-                code=s["street_code"],
-                name_zh=s["name_zh"],
-                name_en=s["name_en"],
-                kind=OrgKind.STREET,
-                parent_code=s["district_code"],
-                region_code=s["street_code"],
-            )
-        )
-    for c in communities:
-        entries.append(
-            OrgCreate(
-                code=c["community_code"],
-                name_zh=c["name_zh"],
-                name_en=c["name_en"],
-                kind=OrgKind.COMMUNITY,
-                parent_code=c["street_code"],
-                region_code=c["community_code"],
-            )
-        )
     task = progress.add_task("members", total=len(entries))
     for entry in entries:
         orgs.create_org(session, actor=ACTOR, data=entry)
