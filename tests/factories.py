@@ -7,6 +7,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from haihe.catalogue import service as catalogue
+from haihe.catalogue.models import Resource
+from haihe.catalogue.schemas import ResourceIn
 from haihe.core.auth import Role, system_principal
 from haihe.orgs import auth, service
 from haihe.orgs.models import ApiClient, InformationSystem, Organisation, OrgKind, User
@@ -61,3 +64,57 @@ def make_client(
         name=f"client {n}", org_code=org.code, system_code=system.code if system else None
     )
     return auth.create_client(session, actor=ROOT, data=data)
+
+
+def resource_in(provider: Organisation, **overrides: Any) -> ResourceIn:
+    """A valid description of a death-certificate-like entry, with overrides."""
+    n = next(_seq)
+    fields: dict[str, Any] = {
+        "name_zh": f"死亡医学证明{n}",
+        "name_en": f"Medical certificates of death {n}",
+        "summary_zh": "医疗机构出具的死亡医学证明（推断）书信息。",
+        "summary_en": "Medical certificates of death issued by hospitals.",
+        "provider_code": provider.code,
+        "base_library": "population",
+        "topic": "02",
+        "sharing_type": "conditional",
+        "sharing_conditions": "用于社会保障待遇核查",
+        "legal_basis": "《社会保险法》第十六条",
+        "sharing_modes": ["query", "verify", "bulk", "subscribe"],
+        "update_cycle": "daily",
+        "items": [
+            {
+                "name": "certificate_no",
+                "name_zh": "证明编号",
+                "type": "string",
+                "is_key": True,
+                "nullable": False,
+            },
+            {
+                "name": "id_number",
+                "name_zh": "身份证号",
+                "name_en": "ID number",
+                "type": "string",
+                "sensitivity": "L3",
+                "personal": True,
+                "kind": "id_number",
+                "nullable": False,
+            },
+            {
+                "name": "name",
+                "name_zh": "姓名",
+                "type": "string",
+                "sensitivity": "L2",
+                "personal": True,
+                "kind": "name",
+            },
+            {"name": "death_date", "name_zh": "死亡日期", "type": "date32"},
+            {"name": "age", "name_zh": "年龄", "type": "int32"},
+        ],
+    }
+    fields.update(overrides)
+    return ResourceIn(**fields)
+
+
+def make_resource(session: Session, provider: Organisation, **overrides: Any) -> Resource:
+    return catalogue.create_resource(session, actor=ROOT, data=resource_in(provider, **overrides))

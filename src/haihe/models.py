@@ -5,4 +5,5 @@ from __future__ import annotations
 
 def import_all_models() -> None:
     """Import each domain's models module so that Base.metadata knows every table."""
+    import haihe.catalogue.models  # noqa: F401
     import haihe.orgs.models  # noqa: F401

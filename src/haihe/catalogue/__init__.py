@@ -1,0 +1,1 @@
+"""The resource catalogue (政务信息资源目录)."""
