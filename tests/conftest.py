@@ -19,11 +19,7 @@ from haihe.core.db import Base, make_session_factory
 from haihe.core.settings import Settings
 from haihe.migrations import upgrade
 from haihe.models import import_all_models
-
-PG_ADMIN_URL = os.environ.get(
-    "HAIHE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from testenv import IN_CI, PG_ADMIN_URL
 
 
 def _pg_available() -> str | None:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from haihe import __version__
+from haihe.catalogue import api as catalogue_api
 from haihe.core.db import make_engine, make_session_factory
 from haihe.core.errors import (
     ALL_ERRORS,
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     _install_error_handlers(app)
     app.include_router(orgs_api.router)
+    app.include_router(catalogue_api.router)
     _install_console(app)
 
     @app.get("/healthz", tags=["meta"])

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from haihe import __version__
 from haihe.app import check_database
+from haihe.catalogue.cli import catalogue_app
 from haihe.core.clikit import CliState, print_json, settings_of
 from haihe.core.db import make_engine
 from haihe.core.errors import HaiheError
@@ -39,6 +40,7 @@ db_app = typer.Typer(help="The control database and its migrations.")
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
+app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(users_app, name="users")
 app.add_typer(clients_app, name="clients")
 id_app = typer.Typer(help="Resident ID numbers (GB 11643) and credit codes (GB 32100).")

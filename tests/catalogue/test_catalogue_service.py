@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from factories import ROOT, make_org, make_resource, make_user, resource_in
 from sqlalchemy.orm import Session
 
+from factories import ROOT, make_org, make_resource, make_user, resource_in
 from haihe.catalogue import service
 from haihe.catalogue.models import ResourceStatus, Sensitivity
 from haihe.catalogue.schemas import ResourceUpdate

@@ -71,34 +71,34 @@ def test_home_in_english(signed_in: TestClient) -> None:
 def test_parts_not_built_yet_are_shown_as_coming_not_linked(signed_in: TestClient) -> None:
     page = signed_in.get("/", headers=HTML).text
     assert re.search(r'data-part="orgs">\s*<a class="part-body" href="/orgs"', page)
-    for part in ("catalogue", "exchange", "dashboard"):
+    for part in ("exchange", "audit", "dashboard"):
         card = re.search(rf'data-part="{part}">(.*?)</li>', page, flags=re.S)
         assert card is not None
         assert "<a " not in card.group(1)
         assert "即将上线" in card.group(1)
-    assert 'href="/catalogue"' not in page
+    assert 'href="/exchange"' not in page
 
 
 def test_the_menu_lists_home_and_built_parts(signed_in: TestClient) -> None:
     page = signed_in.get("/orgs", headers=HTML).text
     nav = re.search(r'<nav class="nav".*?</nav>', page, flags=re.S)
     assert nav is not None
-    assert re.findall(r'<a href="([^"]+)"', nav.group(0)) == ["/", "/orgs"]
+    assert re.findall(r'<a href="([^"]+)"', nav.group(0)) == ["/", "/orgs", "/catalogue"]
     assert re.search(r'href="/orgs" aria-current="page"', nav.group(0))
 
 
 def test_a_domain_page_turns_its_part_on(app: FastAPI) -> None:
-    assert not any(p.live for p in ConsoleMenu(app).parts if p.key == "catalogue")
+    assert not any(p.live for p in ConsoleMenu(app).parts if p.key == "exchange")
     router = APIRouter()
 
-    @router.get("/catalogue")
-    def catalogue() -> str:
-        return "catalogue"
+    @router.get("/exchange")
+    def exchange() -> str:
+        return "exchange"
 
     app.include_router(router)
     menu = ConsoleMenu(app)
-    assert [p.key for p in menu.parts if p.live] == ["orgs", "catalogue"]
-    assert [item.href for item in menu] == ["/", "/orgs", "/catalogue"]
+    assert [p.key for p in menu.parts if p.live] == ["orgs", "catalogue", "exchange"]
+    assert [item.href for item in menu] == ["/", "/orgs", "/catalogue", "/exchange"]
 
 
 @pytest.mark.parametrize(

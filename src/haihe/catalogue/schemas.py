@@ -315,6 +315,24 @@ def resource_out(
     )
 
 
+def brief(resource: Resource, *, provider: tuple[str, str]) -> ResourceBrief:
+    return ResourceBrief(
+        code=resource.code,
+        name_zh=resource.name_zh,
+        name_en=resource.name_en,
+        summary_zh=resource.summary_zh,
+        provider_code=provider[0],
+        provider_name=provider[1],
+        base_library=resource.base_library,
+        topic=resource.topic,
+        sharing_type=resource.sharing_type,
+        open_type=resource.open_type,
+        status=resource.status,
+        row_count=resource.row_count,
+        updated_at=resource.updated_at,
+    )
+
+
 def load_out(load: Load, resource_code: str) -> LoadOut:
     return LoadOut(
         id=load.id,

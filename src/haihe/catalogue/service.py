@@ -130,6 +130,61 @@ def create_resource(session: Session, *, actor: Principal, data: ResourceIn) -> 
     return resource
 
 
+def restore_resource(
+    session: Session,
+    *,
+    actor: Principal,
+    data: ResourceIn,
+    code: str,
+    status: ResourceStatus,
+    published_on: dt.date | None,
+) -> Resource:
+    """An entry re-created with the code, status and date it had where it was exported.
+
+    For moving a catalogue between installations (the platform admin's import); relations and
+    history follow in ``finish_restore`` once every restored entry exists.
+    """
+    if not actor.is_platform_admin:
+        raise Forbidden("only the platform admin may restore entries with their codes")
+    if repo.resource_by_code(session, code) is not None:
+        raise Conflict(f"catalogue entry {code} already exists")
+    provider = orgs.get_org(session, code=data.provider_code)
+    _check_rules(data.sharing_type, data.sharing_conditions, data.legal_basis, data.sharing_modes)
+    _check_open(data.open_type, data.open_conditions)
+    _check_items(data.items)
+    classification, _, sequence = code.rpartition("-")
+    if not classification or not sequence.isdigit():
+        raise InvalidInput(f"{code!r} is not a catalogue code (classification-sequence)")
+    now = utcnow()
+    resource = Resource(
+        code=code,
+        classification_code=classification,
+        sequence=int(sequence),
+        provider_id=provider.id,
+        status=status,
+        published_on=published_on,
+        created_at=now,
+        updated_at=now,
+        **data.model_dump(
+            exclude={"provider_code", "items", "related", "sharing_modes"}, mode="python"
+        ),
+        sharing_modes=[m.value for m in data.sharing_modes],
+        items=[_item(i, n) for n, i in enumerate(data.items)],
+    )
+    session.add(resource)
+    session.flush()
+    return resource
+
+
+def finish_restore(
+    session: Session, *, actor: Principal, resource: Resource, related: list[str]
+) -> None:
+    """Give a restored entry its relations, search text and a 'restore' history entry."""
+    repo.set_related(session, resource, _related(session, related, resource))
+    _index(session, resource, repo.provider_of(session, resource))
+    _record(session, resource, actor, "restore", before=None)
+
+
 def update_resource(
     session: Session, *, actor: Principal, code: str, data: ResourceUpdate
 ) -> Resource:

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     duckdb_threads: int = Field(
         0, ge=0, description="Threads DuckDB may use; 0 means one per core."
     )
+    source_database_hosts: list[str] = Field(
+        default_factory=list,
+        description="Database hosts that departments may load from through the REST API "
+        '(a JSON list in the environment, e.g. ["db.internal"]). Empty turns REST loads from '
+        "databases off; the CLI, run by the operator, may always load from a database URL.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Lowest level of log messages written."
     )

@@ -26,6 +26,7 @@ from haihe.core.auth import Role, system_principal
 from haihe.core.db import ensure_data_dir, make_engine, make_session_factory, transaction
 from haihe.core.errors import Conflict
 from haihe.core.settings import Settings
+from haihe.demo import catalogue as demo_catalogue
 from haihe.migrations import upgrade
 from haihe.orgs import auth as orgs_auth
 from haihe.orgs import service as orgs
@@ -60,6 +61,8 @@ class DemoResult:
     accounts: list[Account] = field(default_factory=list)
     clients: list[dict[str, Any]] = field(default_factory=list)
     reused: bool = False
+    generated_entries: int = 0
+    loads: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
 def run_demo(
@@ -92,6 +95,29 @@ def run_demo(
                 _register_members(session, settings.data_dir / "synth", progress)
             with transaction(factory) as session:
                 result = _create_accounts(session, manifest, progress)
+            synth_dir = settings.data_dir / "synth"
+            with transaction(factory) as session:
+                codes = demo_catalogue.register_catalogue(
+                    session, actor=ACTOR, manifest=manifest, synth_dir=synth_dir, progress=progress
+                )
+            with transaction(factory) as session:
+                result.generated_entries = demo_catalogue.register_generated(
+                    session,
+                    actor=ACTOR,
+                    count=demo_catalogue.generated_count(persons, len(codes)),
+                    seed=seed,
+                    synth_dir=synth_dir,
+                    progress=progress,
+                )
+            result.loads = demo_catalogue.load_datasets(
+                lambda: transaction(factory),
+                actor=ACTOR,
+                settings=settings,
+                manifest=manifest,
+                synth_dir=synth_dir,
+                codes=codes,
+                progress=progress,
+            )
     finally:
         engine.dispose()
     result.data_dir, result.persons, result.seed = settings.data_dir, persons, seed
@@ -279,6 +305,13 @@ def _print_summary(console: Console, settings: Settings, result: DemoResult) -> 
             account.username, account.password, account.org_code or "", ", ".join(account.roles)
         )
     out.print(table)
+    if result.loads:
+        read = sum(r for r, _, _ in result.loads.values())
+        rejected = sum(x for _, _, x in result.loads.values())
+        out.print(
+            f"Catalogue: {len(result.loads)} entries with data ({read:,} rows read, "
+            f"{rejected:,} rejected as dirty) and {result.generated_entries:,} more described"
+        )
     _print_where(out, settings, result)
 
 
