@@ -34,7 +34,7 @@ from haihe.orgs.models import OrgKind
 from haihe.orgs.schemas import ClientCreate, OrgCreate, SystemCreate, UserCreate
 from haihe.synth import DEFAULT_AS_OF, CityManifest, generate_city
 
-DEFAULT_PERSONS = 500_000
+DEFAULT_PERSONS = 200_000
 CITY_CODE = "120000"
 OPERATOR_CODE = "DSJ"  # 大数据管理中心, the bureau that runs the platform
 MARKER = "demo.json"

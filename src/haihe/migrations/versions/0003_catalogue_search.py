@@ -58,11 +58,8 @@ DROP_POSTGRESQL = (
     "DROP TRIGGER IF EXISTS catalogue_facet_counts ON catalogue_resources",
     "DROP FUNCTION IF EXISTS catalogue_facet_counts_apply()",
     "DROP TABLE IF EXISTS catalogue_facet_counts",
-    "ALTER TABLE catalogue_resources RESET (toast_tuple_target)",
     "DROP INDEX IF EXISTS ix_catalogue_resources_facets",
-    "DROP INDEX IF EXISTS ix_catalogue_resources_search_head",
-    "DROP INDEX IF EXISTS ix_catalogue_resources_search_names",
-    "DROP INDEX IF EXISTS ix_catalogue_resources_search_all",
+    "DROP INDEX IF EXISTS ix_catalogue_resources_search",
 )
 
 
