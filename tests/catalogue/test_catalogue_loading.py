@@ -19,7 +19,7 @@ from factories import ROOT, make_client, make_org, make_resource, make_user
 from haihe.catalogue import loading, readers, service
 from haihe.catalogue.loading import LoadSource, load_resource
 from haihe.catalogue.models import Load, LoadStatus, Resource, ResourceChange
-from haihe.catalogue.readers import Progress
+from haihe.catalogue.sources import Progress
 from haihe.core.auth import Principal, Role
 from haihe.core.db import transaction
 from haihe.core.errors import Conflict, Forbidden, InvalidInput, NotFound

@@ -41,7 +41,8 @@ from sqlalchemy.orm import Session
 
 from haihe.catalogue import service
 from haihe.catalogue.models import Load, LoadStatus, Resource, ResourceStatus
-from haihe.catalogue.readers import LoadSource, Progress, open_reader
+from haihe.catalogue.readers import open_reader
+from haihe.catalogue.sources import LoadSource, Progress
 from haihe.catalogue.validate import (
     ROW,
     ItemSpec,

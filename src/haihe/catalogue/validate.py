@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from haihe.catalogue.models import DataItem, ItemKind
-from haihe.catalogue.readers import Chunk
+from haihe.catalogue.sources import Chunk
 from haihe.core.errors import InvalidInput
 from haihe.core.identity import compose_ids_arrow, normalise_id, validate_ids_np
 from haihe.engine.schema import arrow_type
