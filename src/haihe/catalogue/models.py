@@ -10,7 +10,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
-    Enum,
     ForeignKey,
     Integer,
     String,
@@ -19,18 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from haihe.core.db import Base, UTCDateTime, utcnow
-
-
-def _enum(cls: type[StrEnum], name: str) -> Enum:
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        length=32,
-        validate_strings=True,
-        values_callable=lambda e: [m.value for m in e],
-    )
+from haihe.core.db import Base, UTCDateTime, str_enum, utcnow
 
 
 class BaseLibrary(StrEnum):
@@ -126,22 +114,22 @@ class Resource(Base):
         ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
     )
     base_library: Mapped[BaseLibrary | None] = mapped_column(
-        _enum(BaseLibrary, "base_library"), index=True
+        str_enum(BaseLibrary, "base_library"), index=True
     )
     topic: Mapped[str | None] = mapped_column(String(64), index=True)
     format: Mapped[str] = mapped_column(String(32))
     sharing_type: Mapped[SharingType] = mapped_column(
-        _enum(SharingType, "sharing_type"), index=True
+        str_enum(SharingType, "sharing_type"), index=True
     )
     sharing_conditions: Mapped[str | None] = mapped_column(Text)
     legal_basis: Mapped[str | None] = mapped_column(Text)
     sharing_modes: Mapped[list[str]] = mapped_column(JSON, default=list)
-    open_type: Mapped[OpenType] = mapped_column(_enum(OpenType, "open_type"), index=True)
+    open_type: Mapped[OpenType] = mapped_column(str_enum(OpenType, "open_type"), index=True)
     open_conditions: Mapped[str | None] = mapped_column(Text)
-    update_cycle: Mapped[UpdateCycle] = mapped_column(_enum(UpdateCycle, "update_cycle"))
+    update_cycle: Mapped[UpdateCycle] = mapped_column(str_enum(UpdateCycle, "update_cycle"))
     published_on: Mapped[dt.date | None] = mapped_column(Date)
     status: Mapped[ResourceStatus] = mapped_column(
-        _enum(ResourceStatus, "resource_status"), index=True
+        str_enum(ResourceStatus, "resource_status"), index=True
     )
     steward_name: Mapped[str | None] = mapped_column(String(100))
     steward_contact: Mapped[str | None] = mapped_column(String(200))
@@ -176,9 +164,9 @@ class DataItem(Base):
     type: Mapped[str] = mapped_column(String(32))
     is_key: Mapped[bool] = mapped_column(Boolean, default=False)
     nullable: Mapped[bool] = mapped_column(Boolean, default=True)
-    sensitivity: Mapped[Sensitivity] = mapped_column(_enum(Sensitivity, "sensitivity"))
+    sensitivity: Mapped[Sensitivity] = mapped_column(str_enum(Sensitivity, "sensitivity"))
     personal: Mapped[bool] = mapped_column(Boolean, default=False)
-    kind: Mapped[ItemKind] = mapped_column(_enum(ItemKind, "item_kind"))
+    kind: Mapped[ItemKind] = mapped_column(str_enum(ItemKind, "item_kind"))
     description: Mapped[str | None] = mapped_column(Text)
 
 
@@ -210,7 +198,7 @@ class Load(Base):
         ForeignKey("catalogue_resources.id", ondelete="CASCADE"), index=True
     )
     version: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[LoadStatus] = mapped_column(_enum(LoadStatus, "load_status"))
+    status: Mapped[LoadStatus] = mapped_column(str_enum(LoadStatus, "load_status"))
     source: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     rows_read: Mapped[int] = mapped_column(Integer, default=0)
     rows_accepted: Mapped[int] = mapped_column(Integer, default=0)
