@@ -22,9 +22,10 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, computed_field
-from sqlalchemy import Enum, String, or_, select, type_coerce
+from sqlalchemy import Enum, String, select, type_coerce
 from sqlalchemy.orm import Session
 
+from haihe.catalogue import repository as repo
 from haihe.catalogue import service
 from haihe.catalogue.models import (
     DataItem,
@@ -40,7 +41,7 @@ from haihe.catalogue.models import (
 )
 from haihe.catalogue.schemas import FORMATS
 from haihe.catalogue.topics import BASE_LIBRARIES, TOPICS
-from haihe.core.auth import Principal, Role
+from haihe.core.auth import Principal
 from haihe.core.errors import InvalidInput
 from haihe.orgs.models import Organisation
 
@@ -314,10 +315,9 @@ def visible_ids(
 ) -> list[int]:
     """Ids of the entries the actor may see (all, or those among ``codes``) in code order."""
     stmt = select(Resource.id).order_by(Resource.code)
-    if not (actor.is_platform_admin or actor.has(Role.AUDITOR)):  # ``service.can_view`` in SQL
-        published = Resource.status != ResourceStatus.DRAFT
-        own = Resource.provider_id == actor.org_id
-        stmt = stmt.where(published if actor.org_id is None else or_(published, own))
+    visible = repo.visible_to(actor)
+    if visible is not None:
+        stmt = stmt.where(visible)
     if codes is None:
         return list(session.scalars(stmt))
     return [

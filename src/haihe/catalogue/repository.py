@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from haihe.catalogue.models import Load, Resource, ResourceChange, ResourceRelation
+from haihe.catalogue.models import Load, Resource, ResourceChange, ResourceRelation, ResourceStatus
+from haihe.core.auth import Principal, Role
 from haihe.orgs.models import Organisation
+
+
+def visible_to(actor: Principal, columns: Any = Resource) -> ColumnElement[bool] | None:
+    """``service.can_view`` as SQL over ``columns`` (status, provider_id); None: no condition.
+
+    Drafts are for their provider, the platform admin and auditors; the rest for everyone.
+    """
+    if actor.is_platform_admin or actor.has(Role.AUDITOR):
+        return None
+    published = columns.status != ResourceStatus.DRAFT.value
+    if actor.org_id is None:
+        return published
+    return or_(published, columns.provider_id == actor.org_id)
 
 
 def resource_by_code(session: Session, code: str) -> Resource | None:

@@ -32,7 +32,6 @@ from sqlalchemy import (
     literal,
     literal_column,
     null,
-    or_,
     select,
     table,
     type_coerce,
@@ -41,12 +40,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 
-from haihe.catalogue.models import Resource, ResourceStatus
+from haihe.catalogue.models import Resource
+from haihe.catalogue.repository import visible_to
 from haihe.catalogue.schemas import FacetCount, ResourceBrief
 from haihe.catalogue.search_ddl import HEAD_MARK, NAMES_MARK, pg_vector
 from haihe.catalogue.tokens import Word, fold, parse, synonyms, tokens
 from haihe.catalogue.topics import BASE_LIBRARIES, TOPICS
-from haihe.core.auth import Principal, Role
+from haihe.core.auth import Principal
 from haihe.core.errors import InvalidInput
 from haihe.orgs.models import Organisation
 
@@ -156,7 +156,7 @@ def search(
     if limit < 0 or offset < 0:
         raise InvalidInput("limit and offset cannot be negative")
     words = parse(q)
-    source = _matching(session.get_bind().dialect.name, words, _visible(actor, _R))
+    source = _matching(session.get_bind().dialect.name, words, visible_to(actor, _R))
     page = (
         select(source.c.id, source.c.code, source.c.tier)
         .where(*_filtered(source, filters).values())
@@ -192,7 +192,7 @@ def _counts(source: Any, filters: Filters, actor: Principal, words: bool) -> lis
         keys = [source.c.provider_id, *(source.c[name] for name in FACETS[1:])]
         grouped = select(*keys, func.count().label("n")).group_by(*keys)
     else:
-        visible = _visible(actor, _COUNTS.c)
+        visible = visible_to(actor, _COUNTS.c)
         grouped = select(_COUNTS).where(
             _COUNTS.c.n > 0, *([visible] if visible is not None else [])
         )
@@ -287,16 +287,6 @@ def _filtered(source: Any, filters: Filters) -> dict[str, ColumnElement[bool]]:
         if value is not None:
             out[name] = source.c[name] == value
     return out
-
-
-def _visible(actor: Principal, columns: Any) -> ColumnElement[bool] | None:
-    """Drafts only for their provider, the platform admin and auditors; None for no condition."""
-    if actor.is_platform_admin or actor.has(Role.AUDITOR):
-        return None
-    published = columns.status != ResourceStatus.DRAFT.value
-    if actor.org_id is None:
-        return published
-    return or_(published, columns.provider_id == actor.org_id)
 
 
 # ---------------------------------------------------------------- per dialect
