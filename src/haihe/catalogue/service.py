@@ -107,20 +107,12 @@ def create_resource(session: Session, *, actor: Principal, data: ResourceIn) -> 
         base_library=data.base_library, topic=data.topic, provider_code=provider.code
     )
     sequence = repo.next_sequence(session, classification)
-    now = utcnow()
-    resource = Resource(
-        code=resource_code(classification, sequence),
-        classification_code=classification,
-        sequence=sequence,
+    resource = _new_resource(
+        data,
         provider_id=provider.id,
+        code=resource_code(classification, sequence),
         status=ResourceStatus.DRAFT,
-        created_at=now,
-        updated_at=now,
-        **data.model_dump(
-            exclude={"provider_code", "items", "related", "sharing_modes"}, mode="python"
-        ),
-        sharing_modes=[m.value for m in data.sharing_modes],
-        items=[_item(i, n) for n, i in enumerate(data.items)],
+        published_on=None,
     )
     session.add(resource)
     session.flush()
@@ -155,21 +147,8 @@ def restore_resource(
     classification, _, sequence = code.rpartition("-")
     if not classification or not sequence.isdigit():
         raise InvalidInput(f"{code!r} is not a catalogue code (classification-sequence)")
-    now = utcnow()
-    resource = Resource(
-        code=code,
-        classification_code=classification,
-        sequence=int(sequence),
-        provider_id=provider.id,
-        status=status,
-        published_on=published_on,
-        created_at=now,
-        updated_at=now,
-        **data.model_dump(
-            exclude={"provider_code", "items", "related", "sharing_modes"}, mode="python"
-        ),
-        sharing_modes=[m.value for m in data.sharing_modes],
-        items=[_item(i, n) for n, i in enumerate(data.items)],
+    resource = _new_resource(
+        data, provider_id=provider.id, code=code, status=status, published_on=published_on
     )
     session.add(resource)
     session.flush()
@@ -313,6 +292,34 @@ def _check_items(items: list[ItemIn]) -> None:
             )
         if item.is_key and item.nullable:
             raise InvalidInput(f"data item {item.name!r} is a key, so it cannot be nullable")
+
+
+def _new_resource(
+    data: ResourceIn,
+    *,
+    provider_id: int,
+    code: str,
+    status: ResourceStatus,
+    published_on: dt.date | None,
+) -> Resource:
+    """An unsaved entry with ``code`` (classification-sequence) and the described fields."""
+    classification, _, sequence = code.rpartition("-")
+    now = utcnow()
+    return Resource(
+        code=code,
+        classification_code=classification,
+        sequence=int(sequence),
+        provider_id=provider_id,
+        status=status,
+        published_on=published_on,
+        created_at=now,
+        updated_at=now,
+        **data.model_dump(
+            exclude={"provider_code", "items", "related", "sharing_modes"}, mode="python"
+        ),
+        sharing_modes=[m.value for m in data.sharing_modes],
+        items=[_item(i, n) for n, i in enumerate(data.items)],
+    )
 
 
 def _item(data: ItemIn, position: int) -> DataItem:
