@@ -34,7 +34,7 @@ from haihe.catalogue.schemas import ResourceIn, ResourceUpdate
 from haihe.catalogue.topics import BASE_LIBRARIES, TOPICS
 from haihe.core.auth import Principal
 from haihe.core.errors import HaiheError
-from haihe.orgs import repository as orgs_repo
+from haihe.orgs import service as orgs
 
 __all__ = ["ENTRIES", "ITEMS", "import_drafts"]
 
@@ -176,7 +176,7 @@ def _check_new(
             en += " (only the platform admin restores entries with their codes)"
         return [("code", en, "目录中没有该资源代码：新资源请将资源代码留空")]
     faults = []
-    provider = orgs_repo.org_by_code(session, provider_code) if provider_code else None
+    provider = orgs.find_org(session, code=provider_code) if provider_code else None
     if provider_code is not None and provider is None:
         en = f"no member organisation has the code {provider_code!r}"
         faults.append(("provider_code", en, "没有该代码的成员单位"))

@@ -52,6 +52,11 @@ def require_admin_of(actor: Principal, org_id: int | None) -> None:
 # ---------------------------------------------------------------- organisations
 
 
+def find_org(session: Session, *, code: str) -> Organisation | None:
+    """The organisation ``code``, or None (for callers that report a missing one themselves)."""
+    return repo.org_by_code(session, code)
+
+
 def get_org(session: Session, *, code: str) -> Organisation:
     org = repo.org_by_code(session, code)
     if org is None:
