@@ -24,12 +24,16 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """The request's session; the edge commits when the route returns and rolls back on error."""
+    """The request's session; the edge commits when the route returns and rolls back on error.
+
+    Function-scoped (below): the commit happens before the response is sent, so a client that
+    follows a redirect reads what it just wrote, and a failed commit is an error, not a 2xx.
+    """
     with transaction(request.app.state.session_factory) as session:
         yield session
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
