@@ -36,6 +36,8 @@ class Principal:
     roles: frozenset[Role] = field(default_factory=frozenset)
     system_id: int | None = None
     language: str | None = None
+    # A resident's keyed pseudonym (the ledger's subject token), when the user linked an identity.
+    subject: str | None = None
 
     def has(self, *roles: Role) -> bool:
         return bool(self.roles.intersection(roles))

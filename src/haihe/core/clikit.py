@@ -47,7 +47,7 @@ def session_for(settings: Settings) -> Iterator[Session]:
     """A committed-on-success session on the control database (the CLI is an edge)."""
     engine = make_engine(settings)
     try:
-        with transaction(make_session_factory(engine)) as session:
+        with transaction(make_session_factory(engine, settings)) as session:
             yield session
     finally:
         engine.dispose()

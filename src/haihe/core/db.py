@@ -7,10 +7,14 @@ a session with ``transaction()`` and commits or rolls back; services only flush.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, inspect
@@ -84,6 +88,100 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
+
+
+class SQLiteWriteQueue:
+    """Writers of one SQLite database queue here instead of in SQLite's busy handler.
+
+    SQLite lets one transaction write at a time; the others retry after sleeping 1, 2, 5, 10 …
+    100 ms. Under a steady stream of short writes (a gateway auditing every call) those sleeps
+    dominate: measured here, 4 threads writing through one process served 256 calls/s at p99
+    136 ms. So a connection about to write first takes this queue — a lock for the threads of
+    the process, then an exclusive ``flock`` on ``path`` for the processes on the machine — and
+    leaves it when its transaction ends. The kernel wakes the next writer at once. A thread
+    re-entering (a second connection of the same thread) is let through, and then SQLite's own
+    busy handling applies as before; waiting longer than ``timeout`` raises StorageError.
+    """
+
+    _queues: dict[Path, SQLiteWriteQueue] = {}
+    _queues_lock = threading.Lock()
+
+    @classmethod
+    def of(cls, path: Path) -> SQLiteWriteQueue:
+        """The process's one queue for ``path``, shared by every engine on that database."""
+        path = path.resolve()
+        with cls._queues_lock:
+            queue = cls._queues.get(path)
+            if queue is None:
+                queue = cls._queues[path] = cls(path)
+            return queue
+
+    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._threads = threading.RLock()
+        self._held = threading.local()
+        self._fd: int | None = None
+
+    def install(self, engine: Engine) -> None:
+        event.listen(engine, "before_cursor_execute", self._before_execute)
+        event.listen(engine, "commit", self._end)
+        event.listen(engine, "rollback", self._end)
+        event.listen(engine.pool, "checkin", self._checked_in)
+
+    def _before_execute(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if conn.info.get("haihe_writer") or not statement.lstrip()[:7].upper().startswith(_WRITES):
+            return
+        self._acquire()
+        conn.info["haihe_writer"] = True
+
+    def _end(self, conn: Any) -> None:
+        if conn.info.pop("haihe_writer", False):
+            self._release()
+
+    def _checked_in(self, _dbapi_conn: Any, record: Any) -> None:
+        if record.info.pop("haihe_writer", False):  # closed mid-transaction: do not leak it
+            self._release()
+
+    def _acquire(self) -> None:
+        if not self._threads.acquire(timeout=self.timeout):
+            raise StorageError(f"the database stayed busy for {self.timeout:.0f} s; try again")
+        depth = getattr(self._held, "depth", 0)
+        self._held.depth = depth + 1
+        if depth:
+            return
+        try:
+            self._lock_file()
+        except BaseException:
+            self._held.depth = 0
+            self._threads.release()
+            raise
+
+    def _lock_file(self) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self.timeout
+        pause = 0.00005  # a write holds the lock for well under a millisecond: look back soon
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StorageError(
+                        f"the database stayed busy for {self.timeout:.0f} s; try again"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
+
+    def _release(self) -> None:
+        self._held.depth -= 1
+        if not self._held.depth and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+
 def make_engine(settings: Settings) -> Engine:
     """An engine for the control database, checking that it can be reached.
 
@@ -98,6 +196,8 @@ def make_engine(settings: Settings) -> Engine:
         ensure_data_dir(settings)
         engine = create_engine(url, echo=settings.sql_echo)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if url.database and url.database != ":memory:":
+            SQLiteWriteQueue.of(Path(f"{url.database}.writers")).install(engine)
     else:
         engine = create_engine(url, echo=settings.sql_echo, pool_pre_ping=True, pool_size=10)
     try:
@@ -121,8 +221,10 @@ def ensure_data_dir(settings: Settings) -> None:
         raise StorageError(f"data directory {path} is not writable")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+def make_session_factory(engine: Engine, settings: Settings | None = None) -> sessionmaker[Session]:
+    """Sessions on ``engine``; with ``settings``, each knows the audit chain it appends to."""
+    info = {"audit_chain": settings.audit_chain} if settings is not None else {}
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True, info=info)
 
 
 RollbackHook = Callable[[Session], None]

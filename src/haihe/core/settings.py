@@ -66,6 +66,15 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = Field(
         8 * 3600, ge=300, description="Lifetime of a console login session."
     )
+    auth_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="Seconds each server process may reuse who a token stands for without asking "
+        "the database. A revoked token, a disabled account or changed roles take effect in other "
+        "processes within this time (at once in the process that made the change). 0 turns the "
+        "cache off.",
+    )
     default_language: Literal["zh", "en"] = Field(
         "zh", description="Console language for users who have not chosen one (zh or en)."
     )
@@ -83,6 +92,80 @@ class Settings(BaseSettings):
         description="Database hosts that departments may load from through the REST API "
         '(a JSON list in the environment, e.g. ["db.internal"]). Empty turns REST loads from '
         "databases off; the CLI, run by the operator, may always load from a database URL.",
+    )
+    audit_chain: str = Field(
+        "main",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Name of the audit hash chain this installation's processes append to. Give "
+        "each gateway node its own (e.g. its host name) so appends never queue behind one writer.",
+    )
+    audit_signing_key_file: Path | None = Field(
+        None,
+        description="Ed25519 private key (PEM) that signs audit checkpoints. Empty means "
+        "DATA_DIR/audit-signing.key, created on first use and readable by the owner only.",
+    )
+    audit_checkpoint_every: int = Field(
+        3600,
+        ge=1,
+        description="Seconds between signed checkpoints of every audit chain's head (the "
+        "scheduler signs each chain this often; `haihe audit checkpoint` signs at once).",
+    )
+    audit_log_retention_days: int = Field(
+        183,
+        ge=183,
+        description="Days audit entries are kept before `haihe audit purge` may remove them "
+        "(at least 183, six months).",
+    )
+    audit_personal_retention_days: int = Field(
+        1096,
+        ge=1096,
+        description="Days audit entries that record personal-information processing are kept "
+        "(at least 1096, three years).",
+    )
+    jobs_enabled: bool = Field(
+        True,
+        description="Run periodic jobs (outbox delivery, grant expiry, overdue escalation, audit "
+        "checkpoints, export clean-up, subscription scans) in a thread of each server process. "
+        "Safe with several processes: each due job is claimed in the database and runs once. "
+        "Off means they run only through `haihe jobs run` / `haihe jobs run-once` (e.g. one "
+        "worker process beside app processes that only serve requests).",
+    )
+    jobs_tick_seconds: float = Field(
+        5.0, gt=0, le=3600, description="How often the scheduler looks for due jobs, in seconds."
+    )
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Python modules of the city's own package imported at start-up (a JSON list "
+        "in the environment). They register outbox channels and periodic jobs with the same calls "
+        "the built-ins use (haihe.core.outbox.register_channel, haihe.core.jobs.register_task).",
+    )
+    outbox_max_attempts: int = Field(
+        8,
+        ge=1,
+        le=100,
+        description="Attempts to deliver an outbox message (e.g. a webhook) before it becomes a "
+        "dead letter, kept for `haihe jobs outbox redeliver`.",
+    )
+    outbox_retry_base_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Wait after the first failed delivery; it doubles after each further "
+        "failure, up to a day.",
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Time a subscriber's webhook receiver has to answer."
+    )
+    subscription_scan_seconds: int = Field(
+        60,
+        ge=1,
+        description="How often subscriptions are compared with their resources' current "
+        "versions, to send a webhook event for each newly loaded version.",
+    )
+    export_ttl_days: int = Field(
+        7,
+        ge=1,
+        le=366,
+        description="Days a bulk export's file stays downloadable; afterwards it is removed.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Lowest level of log messages written."

@@ -12,7 +12,7 @@ Every template sees ``t(key, **values)`` (translate into the request's language)
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, Response
 
 from haihe import __version__
 from haihe.core import i18n
+from haihe.core.auth import Principal, Role
 
 PACKAGE_ROOT: Final = Path(__file__).resolve().parent.parent
 
@@ -49,6 +50,13 @@ class NavItem:
     key: str
     href: str
     label: str
+    roles: frozenset[Role] | None = None
+
+    def shown_to(self, principal: Principal | None) -> bool:
+        """True when ``principal`` holds one of the entry's roles (any signed-in caller if None)."""
+        if principal is None:
+            return False
+        return self.roles is None or principal.has(*self.roles)
 
     def active(self, path: str) -> bool:
         """True when ``path`` is this entry's page or one below it."""
@@ -109,13 +117,14 @@ def translator(lang: str) -> Callable[..., str]:
 def page_context(request: Request, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What every console template sees, with ``context`` laid over it."""
     lang = i18n.request_language(request)
-    nav: Iterable[NavItem] = getattr(request.app.state, "console_nav", ())
+    principal: Principal | None = getattr(request.state, "principal", None)
+    nav = [i for i in getattr(request.app.state, "console_nav", ()) if i.shown_to(principal)]
     base: dict[str, Any] = {
         "request": request,
         "lang": lang,
         "html_lang": i18n.HTML_LANG[lang],
         "t": translator(lang),
-        "principal": getattr(request.state, "principal", None),
+        "principal": principal,
         "nav": nav,
         "path": request.url.path,
         "current_url": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
