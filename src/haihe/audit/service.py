@@ -1,0 +1,301 @@
+"""Appending to the ledger — the one way any domain records a use or a decision.
+
+Appends run in the caller's transaction (the edge commits): if the work rolls back, so does its
+entry, and a use that cannot be recorded does not happen (DESIGN.md: audit rows are never held
+where a crash can lose them). Services never commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from haihe.audit import chain, signing
+from haihe.audit import repository as repo
+from haihe.audit.models import AuditChain, AuditCheckpoint, AuditEntry, AuditSubject
+from haihe.core.auth import Principal, Role
+from haihe.core.db import utcnow
+from haihe.core.errors import Forbidden
+from haihe.core.settings import Settings
+
+DEFAULT_CHAIN = "main"
+
+_entries = cast(Table, AuditEntry.__table__)
+_chains = cast(Table, AuditChain.__table__)
+_INSERT_ENTRY = insert(_entries).returning(_entries.c.id)
+_INSERT_ENTRIES = insert(_entries)
+_INSERT_SUBJECT = insert(cast(Table, AuditSubject.__table__))
+_IDS_BY_SEQ = (
+    select(_entries.c.seq, _entries.c.id)
+    .where(_entries.c.chain == bindparam("chain_name"))
+    .where(_entries.c.seq.between(bindparam("lo"), bindparam("hi")))
+)
+_SET_HEAD = (
+    update(_chains)
+    .where(_chains.c.name == bindparam("chain_name"))
+    .values(head_hash=bindparam("head"))
+)
+_ADVANCE = (
+    update(_chains)
+    .where(_chains.c.name == bindparam("chain_name"))
+    .values(next_seq=_chains.c.next_seq + bindparam("by"), updated_at=bindparam("now"))
+    .returning(_chains.c.next_seq, _chains.c.head_hash)
+)
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """One entry to append with ``record_many``: the same fields as ``record`` takes.
+
+    ``at`` is for imports of earlier logs; left out, the entry gets the time of its append.
+    """
+
+    actor: Principal
+    action: str
+    outcome: str = "ok"
+    resource_code: str | None = None
+    provider_code: str | None = None
+    items: Sequence[str] = ()
+    purpose: str | None = None
+    mode: str | None = None
+    rows: int = 0
+    subjects: Sequence[str] = ()
+    personal: bool = False
+    request_id: str | None = None
+    detail: Mapping[str, Any] | None = None
+    at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Where a batch went: its chain, first and last sequence numbers, the new head hash."""
+
+    chain: str
+    first_seq: int
+    last_seq: int
+    head_hash: str
+
+
+@dataclass(frozen=True)
+class Appended:
+    """Where an entry went: its row id, chain, sequence number and hash."""
+
+    id: int
+    chain: str
+    seq: int
+    hash: str
+
+
+def chain_of(session: Session) -> str:
+    """The chain this session appends to: set by the edge from settings, else ``main``."""
+    return str(session.info.get("audit_chain", DEFAULT_CHAIN))
+
+
+def record(
+    session: Session,
+    *,
+    actor: Principal,
+    action: str,
+    outcome: str = "ok",
+    resource_code: str | None = None,
+    provider_code: str | None = None,
+    items: Sequence[str] = (),
+    purpose: str | None = None,
+    mode: str | None = None,
+    rows: int = 0,
+    subjects: Sequence[str] = (),
+    personal: bool = False,
+    request_id: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+    chain_name: str | None = None,
+) -> Appended:
+    """Append one entry to this session's chain; return its place (executed, not committed).
+
+    ``provider_code`` is the code of the organisation whose data was used (so that it sees the
+    use too); ``subjects`` are keyed pseudonyms of the persons whose records were used (see
+    ``haihe.core.masking.pseudonymise``), never raw ID numbers; ``personal`` marks a
+    personal-information processing record, kept longer (3 years against 6 months).
+    ``chain_name`` appends to another chain than the session's (the ledger's own records).
+    """
+    entry = NewEntry(
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        resource_code=resource_code,
+        provider_code=provider_code,
+        items=items,
+        purpose=purpose,
+        mode=mode,
+        rows=rows,
+        subjects=subjects,
+        personal=personal,
+        request_id=request_id,
+        detail=detail,
+    )
+    name = chain_name or chain_of(session)
+    seq, prev = _advance(session, name)
+    values, tokens = _values(entry, name, seq, utcnow())
+    digest = chain.link(prev, chain.body([values[f] for f in chain.FIELDS]))
+    # Prepared Core statements on the session's connection: this runs once per gateway call.
+    conn = session.connection()
+    entry_id = conn.execute(
+        _INSERT_ENTRY, {**values, "prev_hash": prev, "hash": digest}
+    ).scalar_one()
+    conn.execute(_SET_HEAD, {"chain_name": name, "head": digest})
+    if tokens:
+        conn.execute(_INSERT_SUBJECT, [{"entry_id": entry_id, "token": t} for t in tokens])
+    return Appended(id=entry_id, chain=name, seq=seq, hash=digest)
+
+
+def record_many(session: Session, entries: Sequence[NewEntry]) -> Batch:
+    """Append ``entries`` in order with one advance of the chain's head (for imports).
+
+    The hashes are the same as ``record`` one at a time would give; the rows go in with one
+    executemany. An entry without ``at`` gets the batch's time.
+    """
+    name = chain_of(session)
+    if not entries:
+        seq, head = _head(session, name)
+        return Batch(chain=name, first_seq=seq + 1, last_seq=seq, head_hash=head)
+    first, prev = _advance(session, name, by=len(entries))
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    subjects: dict[int, list[str]] = {}
+    link, body, fields = chain.link, chain.body, chain.FIELDS
+    for seq, entry in enumerate(entries, start=first):
+        values, tokens = _values(entry, name, seq, entry.at or now)
+        digest = link(prev, body([values[f] for f in fields]))
+        values["prev_hash"], values["hash"] = prev, digest
+        rows.append(values)
+        if tokens:
+            subjects[seq] = tokens
+        prev = digest
+    conn = session.connection()
+    conn.execute(_INSERT_ENTRIES, rows)
+    conn.execute(_SET_HEAD, {"chain_name": name, "head": prev})
+    last = first + len(entries) - 1
+    if subjects:
+        ids = dict(conn.execute(_IDS_BY_SEQ, {"chain_name": name, "lo": first, "hi": last}).all())
+        conn.execute(
+            _INSERT_SUBJECT,
+            [{"entry_id": ids[seq], "token": t} for seq, ts in subjects.items() for t in ts],
+        )
+    return Batch(chain=name, first_seq=first, last_seq=last, head_hash=prev)
+
+
+def _values(
+    entry: NewEntry, name: str, seq: int, at: dt.datetime
+) -> tuple[dict[str, Any], list[str]]:
+    """The column values of ``entry`` as the hash covers them, and its distinct subjects."""
+    tokens = list(dict.fromkeys(entry.subjects))
+    actor = entry.actor
+    values: dict[str, Any] = {
+        "chain": name,
+        "seq": seq,
+        "at": at,
+        "action": entry.action,
+        "outcome": entry.outcome,
+        "actor_kind": actor.kind,
+        "actor_id": actor.id,
+        "actor_name": actor.name,
+        "org_code": actor.org_code,
+        "system_id": actor.system_id,
+        "resource_code": entry.resource_code,
+        "provider_code": entry.provider_code,
+        "items_json": _items_json(tuple(entry.items)),
+        "purpose": entry.purpose,
+        "mode": entry.mode,
+        "rows": entry.rows,
+        "subjects": len(tokens),
+        "subjects_digest": chain.subjects_digest(tokens),
+        "personal": entry.personal or bool(tokens),
+        "request_id": entry.request_id,
+        "detail_json": None if entry.detail is None else chain.canonical_json(dict(entry.detail)),
+    }
+    return values, tokens
+
+
+def ledger_scope(actor: Principal) -> ColumnElement[bool] | None:
+    """Which entries ``actor`` may list: None for all (platform admin, auditor), an org admin's
+    organisation as actor or provider; Forbidden for everyone else."""
+    if actor.has(Role.PLATFORM_ADMIN, Role.AUDITOR):
+        return None
+    if actor.has(Role.ORG_ADMIN) and actor.org_code:
+        return repo.visible_to_org(actor.org_code)
+    raise Forbidden("the audit ledger is for the platform admin, auditors and org admins")
+
+
+@functools.lru_cache(maxsize=4096)
+def _items_json(items: tuple[str, ...]) -> str:
+    """Canonical JSON of a list of field names (few distinct lists recur in every batch)."""
+    return chain.canonical_json(list(items))
+
+
+def checkpoint(session: Session, *, settings: Settings) -> list[AuditCheckpoint]:
+    """Sign the head of every chain that moved since its last checkpoint; return the new ones.
+
+    The scheduler calls this every ``audit_checkpoint_every`` seconds; ``haihe audit
+    checkpoint`` calls it at once. A checkpoint lets verification catch a chain rewritten with
+    recomputed hashes: the signed hash no longer matches, and no one without the key can sign
+    a new one.
+    """
+    key = signing.signing_key(settings)
+    kid = signing.key_id(key.public_key())
+    made: list[AuditCheckpoint] = []
+    for head in repo.chain_heads(session):
+        seq = head.next_seq - 1
+        last = repo.last_checkpoint(session, head.name)
+        if seq < 1 or (last is not None and last.seq >= seq):
+            continue
+        at = utcnow()
+        point = AuditCheckpoint(
+            chain=head.name,
+            seq=seq,
+            hash=head.head_hash,
+            at=at,
+            key_id=kid,
+            signature=signing.sign(key, head.name, seq, head.head_hash, at),
+        )
+        session.add(point)
+        made.append(point)
+    session.flush()
+    return made
+
+
+def _head(session: Session, name: str) -> tuple[int, str]:
+    """The chain's last sequence number and hash (0 and the genesis hash when it is new)."""
+    head = session.get(AuditChain, name)
+    if head is None:
+        return 0, chain.GENESIS
+    return head.next_seq - 1, head.head_hash
+
+
+def _advance(session: Session, name: str, *, by: int = 1) -> tuple[int, str]:
+    """Take the chain's next ``by`` sequence numbers, locking its head row; return the first
+    and the hash before it.
+
+    The UPDATE comes first so that concurrent appenders queue on the row lock (PostgreSQL) or the
+    write lock (SQLite) before reading the head, never both reading the same one.
+    """
+    params = {"chain_name": name, "now": utcnow(), "by": by}
+    row = session.connection().execute(_ADVANCE, params).first()
+    if row is None:
+        _create_chain(session, name)
+        return _advance(session, name, by=by)
+    return int(row[0]) - by, str(row[1])
+
+
+def _create_chain(session: Session, name: str) -> None:
+    """Create a chain's head row unless a concurrent appender just did."""
+    values = {"name": name, "next_seq": 1, "head_hash": chain.GENESIS, "updated_at": utcnow()}
+    dialect = session.get_bind().dialect.name
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert_fn(AuditChain).values(**values).on_conflict_do_nothing())
