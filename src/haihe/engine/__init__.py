@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from haihe.core.errors import ConfigError
 from haihe.core.settings import Settings
 from haihe.engine.manifest import FileEntry, Manifest
+from haihe.engine.rowstore import RowStore, RowTable
 from haihe.engine.schema import FieldSpec, fields_to_schema, portable_schema, schema_to_fields
 from haihe.engine.store import VersionStore, WriteOptions
 from haihe.engine.writer import VersionWriter
@@ -39,12 +40,15 @@ __all__ = [
     "FieldSpec",
     "FileEntry",
     "Manifest",
+    "RowStore",
+    "RowTable",
     "VersionStore",
     "VersionWriter",
     "WriteOptions",
     "fields_to_schema",
     "make_engine",
     "make_store",
+    "make_rowstore",
     "portable_schema",
     "schema_to_fields",
 ]
@@ -65,6 +69,11 @@ class EngineUnavailable(ConfigError):
 def make_store(settings: Settings) -> VersionStore:
     """Return the installation's version store, at DATA_DIR/resources."""
     return VersionStore(settings.data_dir / "resources")
+
+
+def make_rowstore(settings: Settings) -> RowStore:
+    """Return the installation's row stores for point lookups, at DATA_DIR/rowstore."""
+    return RowStore(settings.data_dir / "rowstore")
 
 
 def make_engine(settings: Settings) -> Engine:
