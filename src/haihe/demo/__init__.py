@@ -20,13 +20,19 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from haihe.audit import service as audit
+from haihe.audit import signing
+from haihe.audit.verify import verify_ledger
 from haihe.core.auth import Role, system_principal
 from haihe.core.db import ensure_data_dir, make_engine, make_session_factory, transaction
 from haihe.core.errors import Conflict
 from haihe.core.settings import Settings
 from haihe.demo import catalogue as demo_catalogue
+from haihe.demo import exchange as demo_exchange
+from haihe.demo import usage as demo_usage
+from haihe.demo import verification as demo_verification
 from haihe.migrations import upgrade
 from haihe.orgs import auth as orgs_auth
 from haihe.orgs import service as orgs
@@ -63,6 +69,20 @@ class DemoResult:
     reused: bool = False
     generated_entries: int = 0
     loads: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)  # outcome → how many
+    usage: demo_usage.Usage | None = None
+    verified: demo_verification.Verified | None = None
+    ledger: Ledger | None = None
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """The audit ledger at the end of the demo: entries, and whether it verifies."""
+
+    entries: int
+    checkpoints: int
+    intact: bool
+    problems: list[str]
 
 
 def run_demo(
@@ -90,7 +110,7 @@ def run_demo(
         with _progress(console) as progress:
             upgrade(engine)
             manifest = _synthesise(settings, persons=persons, seed=seed, progress=progress)
-            factory = make_session_factory(engine)
+            factory = make_session_factory(engine, settings)
             with transaction(factory) as session:
                 _register_members(session, settings.data_dir / "synth", progress)
             with transaction(factory) as session:
@@ -118,6 +138,23 @@ def run_demo(
                 codes=codes,
                 progress=progress,
             )
+            result.requests, result.usage = _exchange(factory, settings, result, seed, progress)
+            result.accounts.extend(
+                Account(r.username, r.password, r.display_name, None, [Role.RESIDENT.value])
+                for r in result.usage.residents
+            )
+            result.verified = demo_verification.verify_in_the_city(
+                factory,
+                settings=settings,
+                actor=ACTOR,
+                principals=demo_usage.sign_in(
+                    factory, settings, result.clients, set(demo_verification.CONSUMERS)
+                ),
+                manifest=manifest,
+                synth_dir=synth_dir,
+                progress=progress,
+            )
+            result.ledger = _close_ledger(factory, settings, progress)
     finally:
         engine.dispose()
     result.data_dir, result.persons, result.seed = settings.data_dir, persons, seed
@@ -248,6 +285,46 @@ def _create_accounts(session: Session, manifest: CityManifest, progress: Progres
     return result
 
 
+def _exchange(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    result: DemoResult,
+    seed: int,
+    progress: Progress,
+) -> tuple[dict[str, int], demo_usage.Usage]:
+    """Play out the departments' requests, then put the grants to use; requests by outcome."""
+    task = progress.add_task("access requests", total=len(demo_exchange.ASKS))
+    with transaction(factory) as session:
+        played = demo_exchange.play_out(session, settings=settings, actor=ACTOR)
+    progress.update(task, completed=len(demo_exchange.ASKS))
+    usage = demo_usage.put_grants_to_use(
+        factory,
+        settings=settings,
+        actor=ACTOR,
+        clients=result.clients,
+        seed=seed,
+        progress=progress,
+    )
+    return {k: len(v) for k, v in played.outcomes.items()}, usage
+
+
+def _close_ledger(factory: sessionmaker[Session], settings: Settings, progress: Progress) -> Ledger:
+    """Sign a checkpoint of every chain, then verify the whole ledger against it."""
+    task = progress.add_task("audit checkpoint and verification", total=1)
+    with transaction(factory) as session:
+        made = audit.checkpoint(session, settings=settings)
+    with factory() as session:
+        key = signing.signing_key(settings).public_key()
+        report = verify_ledger(session, public_keys=[key], workers=1)
+    progress.advance(task)
+    return Ledger(
+        entries=report.entries,
+        checkpoints=len(made),
+        intact=report.intact,
+        problems=[p.line() for p in report.problems],
+    )
+
+
 # ---------------------------------------------------------------- files and output
 
 
@@ -299,7 +376,7 @@ def _print_summary(console: Console, settings: Settings, result: DemoResult) -> 
         f"seed {result.seed}, built in {result.seconds:.0f} s"
     )
     table = Table("account", "password", "organisation", "roles", title="Accounts (a few)")
-    shown = {"auditor", "ga_admin", "wjw_admin", "mz_admin", "rs_admin", "gjj_admin"}
+    shown = {"auditor", "ga_admin", "wjw_admin", "mz_admin", "rs_admin", "gjj_admin", "resident1"}
     for account in [result.admin, *(a for a in result.accounts if a.username in shown)]:
         table.add_row(
             account.username, account.password, account.org_code or "", ", ".join(account.roles)
@@ -312,7 +389,49 @@ def _print_summary(console: Console, settings: Settings, result: DemoResult) -> 
             f"Catalogue: {len(result.loads)} entries with data ({read:,} rows read, "
             f"{rejected:,} rejected as dirty) and {result.generated_entries:,} more described"
         )
+    _print_exchange(out, result)
     _print_where(out, settings, result)
+
+
+def _print_exchange(out: Console, result: DemoResult) -> None:
+    """The closing lines on requests, grants, their use and the audit ledger."""
+    n = result.requests
+    if n:
+        out.print(
+            f"Exchange: {sum(n.values())} requests — {n.get('granted', 0)} granted at once, "
+            f"{n.get('approved', 0)} approved, {n.get('refused', 0)} refused, "
+            f"{n.get('pending', 0)} pending, {n.get('overdue', 0)} overdue and escalated"
+        )
+    usage = result.usage
+    if usage is not None:
+        out.print(
+            f"  {usage.grants} grants in force; {usage.calls:,} gateway calls "
+            f"({usage.rows:,} rows), 1 bulk export ({usage.exported_rows:,} rows), "
+            f"1 change-feed read ({usage.changes:,} changes)"
+        )
+        names = ", ".join(f"{r.username} ({r.display_name})" for r in usage.residents)
+        out.print(f"  residents whose records were used: {names} — see /audit/me")
+    verified = result.verified
+    if verified is not None:
+        v = verified.job_verdicts
+        out.print(
+            f"Verification: {verified.bound} source roles bound, {verified.grants} verify grants "
+            f"(JT, RS, GJJ); {verified.checks} single checks "
+            f"({sum(verified.verdicts.values())} persons); batch job {verified.job_id} "
+            f"(alive, {verified.job_subjects:,} pension recipients): {v.get('yes', 0):,} yes, "
+            f"{v.get('no', 0):,} no, {v.get('unknown', 0):,} unknown — answers, never rows"
+        )
+    ledger = result.ledger
+    if ledger is not None:
+        verdict = (
+            "[green]the ledger verifies (intact)[/]"
+            if ledger.intact
+            else f"[red]the ledger does NOT verify[/]: {'; '.join(ledger.problems[:3])}"
+        )
+        out.print(
+            f"Audit: {ledger.entries:,} entries, {ledger.checkpoints} checkpoint(s) signed; "
+            + verdict
+        )
 
 
 def _print_where(out: Console, settings: Settings, result: DemoResult) -> None:
@@ -321,7 +440,10 @@ def _print_where(out: Console, settings: Settings, result: DemoResult) -> None:
         f"  console    {url}/   (sign in as {result.admin.username} / {result.admin.password})"
     )
     out.print(f"  API docs   {url}/api/v1/docs")
-    out.print(f"  accounts   {settings.data_dir / CREDENTIALS}  (every admin and API client)")
+    out.print(
+        f"  accounts   {settings.data_dir / CREDENTIALS}  "
+        "(every admin, API client and demo resident)"
+    )
 
 
 @contextmanager
