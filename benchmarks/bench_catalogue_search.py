@@ -28,12 +28,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from haihe.catalogue.models import DataItem, Resource
 from haihe.catalogue.search import Filters, search, search_document
-from haihe.catalogue.search_ddl import INDEX_DDL
 from haihe.catalogue.tokens import parse
 from haihe.catalogue.topics import classification_code, resource_code
 from haihe.core.auth import Principal, Role
@@ -106,13 +105,9 @@ def database(backend: str, pg_admin: str) -> Iterator[str]:
 
 
 def load(engine: Engine, entries: list[dict[str, Any]], departments: list[dict[str, Any]]) -> None:
-    """Migrate, add the search index, register the departments and bulk-insert the entries."""
+    """Migrate, register the departments and bulk-insert the entries (triggers index them)."""
     started = time.perf_counter()
     upgrade(engine)
-    with engine.begin() as conn:
-        if not inspect(conn).has_table("catalogue_fts") and not _has_gin(conn):
-            for statement in INDEX_DDL[engine.dialect.name]:  # until migration 0003 has them
-                conn.exec_driver_sql(statement)
     now = dt.datetime.now(dt.UTC)
     orgs = [
         {"id": i, "code": d["code"], "name_zh": d["name_zh"], "name_en": d["name_en"]}
@@ -138,13 +133,6 @@ def load(engine: Engine, entries: list[dict[str, Any]], departments: list[dict[s
     print(
         f"{engine.dialect.name}: {len(resources):,} entries, {len(items):,} items; search text "
         f"built in {built:.1f} s, inserted and indexed in {stored:.1f} s"
-    )
-
-
-def _has_gin(conn: Any) -> bool:
-    return any(
-        ix["name"] == "ix_catalogue_resources_facets"
-        for ix in inspect(conn).get_indexes("catalogue_resources")
     )
 
 

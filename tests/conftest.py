@@ -136,6 +136,7 @@ def settings(db_engine: Engine, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         database_url=db_engine.url.render_as_string(hide_password=False),
         secret_key="test-secret-key-not-for-production",
+        jobs_enabled=False,  # tests run jobs by calling them, not on a timer
     )
 
 

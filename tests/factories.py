@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -118,3 +119,37 @@ def resource_in(provider: Organisation, **overrides: Any) -> ResourceIn:
 
 def make_resource(session: Session, provider: Organisation, **overrides: Any) -> Resource:
     return catalogue.create_resource(session, actor=ROOT, data=resource_in(provider, **overrides))
+
+
+def bearer(
+    client: Any,
+    *,
+    username: str | None = None,
+    password: str = PASSWORD,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+) -> dict[str, str]:
+    """The Authorization header of a token from POST /api/v1/auth/token, for a user or a client."""
+    if username is not None:
+        data = {"grant_type": "password", "username": username, "password": password}
+    else:
+        data = {
+            "grant_type": "client_credentials",
+            "client_id": client_id or "",
+            "client_secret": client_secret or "",
+        }
+    r = client.post("/api/v1/auth/token", data=data)
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def bearers(
+    client: Any, users: Iterable[str], clients: Mapping[str, tuple[str, str]] | None = None
+) -> dict[str, dict[str, str]]:
+    """Headers by principal name: ``anon`` (none), each user, each ``name: (id, secret)`` client."""
+    headers: dict[str, dict[str, str]] = {"anon": {}}
+    for name in users:
+        headers[name] = bearer(client, username=name)
+    for name, (client_id, secret) in (clients or {}).items():
+        headers[name] = bearer(client, client_id=client_id, client_secret=secret)
+    return headers

@@ -1,17 +1,29 @@
-"""`haihe demo`: a synthetic city registered as members, with accounts that really sign in."""
+"""`haihe demo`: a synthetic city registered as members, with accounts that really sign in,
+whose departments request, are granted and use each other's data, every use in a ledger that
+verifies."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from rich.console import Console
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from haihe.catalogue.models import Resource
 from haihe.core.errors import Conflict
 from haihe.core.settings import Settings
 from haihe.demo import CREDENTIALS, run_demo
+from haihe.demo.usage import DEFAULT_CALLS, RESIDENTS
+from haihe.exchange.models import AccessRequest, Grant, GrantBasis, RequestStatus
 
 
 @pytest.fixture
@@ -78,9 +90,7 @@ def test_demo_registers_the_city_and_its_accounts_sign_in(
         follow_redirects=False,
     )
     assert r.status_code == 303
-
-
-def test_credentials_file_is_private(built: Settings) -> None:
+    # the credentials file is the operator's alone
     assert (built.data_dir / CREDENTIALS).stat().st_mode & 0o077 == 0
 
 
@@ -96,3 +106,135 @@ def test_demo_refuses_a_directory_with_a_real_database(tmp_path: Path) -> None:
     (tmp_path / "haihe.db").write_bytes(b"")
     with pytest.raises(Conflict, match="not a demo"):
         run_demo(settings, persons=3000, seed=7, console=Console(quiet=True))
+
+
+def _token(client: TestClient, username: str, password: str) -> dict[str, str]:
+    r = client.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "password", "username": username, "password": password},
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_demo_plays_out_the_exchange_and_its_ledger_verifies(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    client: TestClient,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result = run_demo(settings, persons=3000, seed=7, console=Console(quiet=True))
+    summary = " ".join(capsys.readouterr().out.split())
+    creds = json.loads((settings.data_dir / CREDENTIALS).read_text(encoding="utf-8"))
+    admin = _token(client, creds["platform_admin"]["username"], creds["platform_admin"]["password"])
+
+    # the requests end as the demo describes them
+    with session_factory() as session:
+        rows = session.execute(
+            select(AccessRequest.status, AccessRequest.escalated_at.is_not(None), Grant.basis)
+            .outerjoin(Grant, Grant.request_id == AccessRequest.id)
+            .order_by(AccessRequest.id)
+        ).all()
+    states = Counter((status, escalated, basis) for status, escalated, basis in rows)
+    assert states == {
+        (RequestStatus.APPROVED, False, GrantBasis.UNCONDITIONAL): 4,
+        # the 5 approved of the exchange step, and 12 verify grants of the verification step
+        (RequestStatus.APPROVED, False, GrantBasis.APPROVED): 5 + 12,
+        (RequestStatus.REFUSED, False, None): 1,
+        (RequestStatus.PENDING, True, None): 1,
+        (RequestStatus.PENDING, False, None): 1,
+    }
+    assert result.requests == {
+        "granted": 4,
+        "approved": 5,
+        "refused": 1,
+        "pending": 1,
+        "overdue": 1,
+    }
+
+    # the grants did real work, and the summary says so
+    assert result.usage is not None
+    assert result.usage.grants == 9
+    assert result.usage.calls == DEFAULT_CALLS
+    assert result.usage.exported_rows > 0
+    assert result.usage.changes > 0
+    assert "4 granted at once, 5 approved, 1 refused, 1 pending, 1 overdue" in summary
+    assert f"9 grants in force; {DEFAULT_CALLS} gateway calls" in summary
+    assert "the ledger verifies (intact)" in summary
+
+    # the ledger verifies, checkpoint included, and holds every call
+    r = client.post("/api/v1/audit/verify", json={}, headers=admin)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["intact"] is True
+    assert report["entries"] > DEFAULT_CALLS
+    assert sum(c["checkpoints"] for c in report["chains"]) >= 1
+    assert result.ledger is not None
+    assert result.ledger.entries == report["entries"]
+    queries = client.get(
+        "/api/v1/audit/entries?action=exchange.query&outcome=ok&limit=500", headers=admin
+    ).json()["items"]
+    assert len(queries) == DEFAULT_CALLS
+    assert sum(1 for e in queries if e["subjects"] > 0) >= DEFAULT_CALLS // 2
+
+    # statistics count uses of every entry the gateway served
+    stats = client.get("/api/v1/audit/statistics?group_by=resource", headers=admin).json()
+    used = {row["key"] for row in stats["rows"] if row["uses"] > 0}
+    with session_factory() as session:
+        queried = _codes_of_grants(session, mode="query")
+    assert len(queried) == 5
+    assert queried <= used
+
+    # verification: single checks and a batch job, under verify grants, audited, no rows
+    verified = result.verified
+    assert verified is not None
+    assert verified.grants == 12
+    assert verified.checks == 5
+    checked = client.get(
+        "/api/v1/audit/entries?action=verification.check&outcome=ok&limit=500", headers=admin
+    ).json()["items"]
+    assert {e["mode"] for e in checked} == {"verify"}
+    assert {e["rows"] for e in checked} == {0}
+    assert {e["org_code"] for e in checked} == {"JT", "RS", "GJJ"}
+    assert {e["provider_code"] for e in checked} >= {"WJW", "MZ", "GA"}
+    assert verified.result is not None
+    output = pq.read_table(verified.result)
+    upload = built_upload(settings)
+    assert output.num_rows == upload.num_rows
+    assert output.column("id_number").to_pylist() == upload.column("id_number").to_pylist()
+    assert sum(verified.job_verdicts.values()) == upload.num_rows
+    assert verified.job_verdicts["no"] > 0  # pension recipients who have died
+    assert f"batch job {verified.job_id} (alive, {upload.num_rows:,} pension" in summary
+
+    # each demo resident signs in and sees uses of their records, on the API and the page
+    residents = [a for a in creds["accounts"] if a["roles"] == ["resident"]]
+    assert len(residents) == RESIDENTS
+    for resident in residents:
+        mine = client.get(
+            "/api/v1/audit/me", headers=_token(client, resident["username"], resident["password"])
+        ).json()
+        assert mine["linked"] is True
+        assert any(use["action"] == "exchange.query" for use in mine["items"])
+        r = client.post(
+            "/login",
+            data={"username": resident["username"], "password": resident["password"]},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        page = client.get("/audit/me")
+        assert page.status_code == 200
+        assert mine["items"][0]["purpose"] in page.text
+        client.cookies.clear()
+
+
+def built_upload(settings: Settings) -> pa.Table:
+    """The subjects the demo's batch job was given (a CSV of ID numbers)."""
+    path = settings.data_dir / "verify" / "demo-pension-recipients.csv"
+    return pacsv.read_csv(
+        path, convert_options=pacsv.ConvertOptions(column_types={"id_number": pa.string()})
+    )
+
+
+def _codes_of_grants(session: Session, *, mode: str) -> set[Any]:
+    grants = session.execute(select(Grant.modes, Resource.code).join(Resource)).all()
+    return {code for modes, code in grants if mode in modes}

@@ -15,6 +15,8 @@ from pydantic import ValidationError
 
 from haihe import __version__
 from haihe.app import check_database
+from haihe.audit.cli import audit_app
+from haihe.background import jobs_app
 from haihe.catalogue.cli import catalogue_app
 from haihe.core.clikit import CliState, print_json, settings_of
 from haihe.core.db import make_engine
@@ -23,9 +25,11 @@ from haihe.core.identity import normalise_uscc, parse_id
 from haihe.core.masking import mask_id_number
 from haihe.core.settings import Settings
 from haihe.demo import DEFAULT_PERSONS, run_demo
+from haihe.exchange.cli import exchange_app
 from haihe.migrations import current_revision, head_revision, upgrade
 from haihe.orgs.cli import clients_app, orgs_app, users_app
 from haihe.synth.cli import synth_command
+from haihe.verification.cli import verify_app
 
 app = typer.Typer(
     name="haihe",
@@ -41,6 +45,10 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(exchange_app, name="exchange")
+app.add_typer(audit_app, name="audit")
+app.add_typer(verify_app, name="verify")
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(users_app, name="users")
 app.add_typer(clients_app, name="clients")
 id_app = typer.Typer(help="Resident ID numbers (GB 11643) and credit codes (GB 32100).")

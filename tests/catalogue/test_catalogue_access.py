@@ -12,7 +12,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from factories import PASSWORD, ROOT, make_client, make_org, make_resource, make_user, resource_in
+from factories import (
+    ROOT,
+    bearers,
+    make_client,
+    make_org,
+    make_resource,
+    make_user,
+    resource_in,
+)
 from haihe.catalogue import service
 from haihe.core.auth import Role
 
@@ -67,18 +75,7 @@ def world(client: TestClient, session_factory: sessionmaker[Session]) -> World:
         service.publish(s, actor=ROOT, code=published.code)
         s.commit()
         cid, code = api_client.client_id, published.code
-    headers: dict[str, dict[str, str]] = {"anon": {}}
-    for name in PRINCIPALS[1:-1]:
-        r = client.post(
-            "/api/v1/auth/token",
-            data={"grant_type": "password", "username": name, "password": PASSWORD},
-        )
-        headers[name] = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    r = client.post(
-        "/api/v1/auth/token",
-        data={"grant_type": "client_credentials", "client_id": cid, "client_secret": secret},
-    )
-    headers["wjw_client"] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    headers = bearers(client, PRINCIPALS[1:-1], {"wjw_client": (cid, secret)})
     bad = "certificate_no,id_number,name,death_date,age\nC9,123,李四,2026-10-01,x\n" + CSV[46:]
     r = client.post(
         f"/api/v1/catalogue/resources/{code}/loads",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from factories import ROOT, make_client, make_org, make_resource, make_user
@@ -164,6 +164,27 @@ def test_a_load_makes_a_current_version_with_its_manifest(
     change = session.scalars(select(ResourceChange).where(ResourceChange.action == "load")).one()
     assert (change.before, change.after) == ({"version": None}, {"version": 1, "rows": 3})
     assert load.rejects_path is None
+
+
+def test_an_overlapping_older_load_does_not_replace_a_newer_current_version(
+    session: Session, settings: Settings, entry: Resource, tmp_path: Path
+) -> None:
+    path = tmp_path / "deaths.csv"
+    path.write_text(csv_text(rows(3)), encoding="utf-8")
+    load_file(session, settings, entry, path)
+    # another load published version 7 and committed while this one was still running
+    session.execute(
+        update(Resource).where(Resource.id == entry.id).values(current_version=7, row_count=9)
+    )
+    load = load_file(session, settings, entry, path)
+    assert load.version == 2
+    assert (entry.current_version, entry.row_count) == (7, 9)
+    path.write_text(csv_text(rows(4)), encoding="utf-8")
+    session.execute(
+        update(Resource).where(Resource.id == entry.id).values(current_version=1, row_count=3)
+    )
+    newer = load_file(session, settings, entry, path)
+    assert (newer.version, entry.current_version, entry.row_count) == (3, 3, 4)
 
 
 def test_columns_may_be_named_in_chinese_and_come_in_any_order(

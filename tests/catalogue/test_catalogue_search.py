@@ -6,7 +6,6 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session
 
 from factories import ROOT, make_org, make_resource, make_user
@@ -14,7 +13,6 @@ from haihe.catalogue import service
 from haihe.catalogue.models import Resource
 from haihe.catalogue.schemas import ResourceIn, ResourceUpdate
 from haihe.catalogue.search import Filters, Hits, reindex, search
-from haihe.catalogue.search_ddl import INDEX_DDL
 from haihe.catalogue.tokens import Synonyms, fold, parse, synonyms, tokens
 from haihe.core.auth import Principal, Role
 from haihe.core.errors import InvalidInput
@@ -23,17 +21,6 @@ from haihe.orgs.models import Organisation
 from haihe.synth.catalogue import catalogue_entries
 
 ITEM = {"name": "record_no", "name_zh": "业务编号", "is_key": True, "nullable": False}
-
-
-@pytest.fixture
-def session(db_engine: Engine, session: Session) -> Session:
-    """The test session, on a database with what search needs (INDEX_DDL, until migration 0003)."""
-    with db_engine.begin() as conn:
-        present = inspect(conn).get_indexes("catalogue_resources")
-        if not any(ix["name"] == "ix_catalogue_resources_facets" for ix in present):
-            for statement in INDEX_DDL[conn.dialect.name]:
-                conn.exec_driver_sql(statement)
-    return session
 
 
 def entry(session: Session, provider: Organisation, name_zh: str, **fields: Any) -> Resource:
@@ -246,6 +233,27 @@ def test_paging(session: Session) -> None:
         search(session, actor=ROOT, q="婚姻", filters=Filters(), limit=-1, offset=0)
 
 
+def test_pages_across_the_ranks(session: Session) -> None:
+    """Pages are cut from the whole ranking, also where one rank ends and the next begins."""
+    mz = make_org(session, code="MZ")
+    item = {**ITEM, "name": "funeral_home", "name_zh": "殡仪馆"}
+    for n in range(3):
+        entry(session, mz, f"殡仪馆名录{n}")
+        entry(session, mz, f"火化记录{n}", summary_zh="各区殡仪馆的服务情况。")
+        entry(session, mz, f"骨灰存放{n}", items=[ITEM, item])
+    whole = [h.code for h in find(session, "殡仪馆").items]
+    assert len(whole) == 9
+    for size in (1, 2, 4):
+        pages = [
+            search(session, actor=ROOT, q="殡仪馆", filters=Filters(), limit=size, offset=start)
+            for start in range(0, 10, size)
+        ]
+        assert [h.code for page in pages for h in page.items] == whole, size
+    empty = search(session, actor=ROOT, q="殡仪馆", filters=Filters(), limit=0, offset=2)
+    assert empty.items == []
+    assert empty.total == 9
+
+
 def test_no_words_lists_everything_by_code(session: Session) -> None:
     mz = make_org(session, code="MZ")
     codes = sorted(entry(session, mz, f"条目{n}").code for n in range(4))
@@ -401,3 +409,24 @@ def test_front_page_counts_follow_every_change(session: Session) -> None:
     outsider = as_user(session, Role.OPERATOR, org=b)
     assert facet(find(session, actor=outsider), "provider") == {"ORGA": 2, "ORGB": 1}
     assert find(session, actor=outsider).total == 3
+
+
+def test_word_counts_follow_every_change(session: Session) -> None:
+    """With words, each match's facet values come from catalogue_fts_cells: check them."""
+    a, b = make_org(session, code="ORGA"), make_org(session, code="ORGB")
+    drafts = [make_resource(session, a, name_zh=f"草稿{n}", topic="01") for n in range(3)]
+    entry(session, b, "已发布草稿", topic="01")
+    service.publish(session, actor=ROOT, code=drafts[0].code)
+    service.publish(session, actor=ROOT, code=drafts[1].code)
+    service.retire(session, actor=ROOT, code=drafts[1].code)
+    service.update_resource(
+        session, actor=ROOT, code=drafts[2].code, data=ResourceUpdate(topic="05")
+    )
+    session.flush()
+    found = find(session, "草稿")
+    assert found.total == 4
+    assert facet(found, "status") == {"draft": 1, "published": 2, "retired": 1}
+    assert facet(found, "topic") == {"01": 3, "05": 1}
+    assert facet(find(session, "草稿", status="published"), "provider") == {"ORGA": 1, "ORGB": 1}
+    outsider = as_user(session, Role.OPERATOR, org=b)
+    assert facet(find(session, "草稿", actor=outsider), "status") == {"published": 2, "retired": 1}

@@ -71,34 +71,57 @@ def test_home_in_english(signed_in: TestClient) -> None:
 def test_parts_not_built_yet_are_shown_as_coming_not_linked(signed_in: TestClient) -> None:
     page = signed_in.get("/", headers=HTML).text
     assert re.search(r'data-part="orgs">\s*<a class="part-body" href="/orgs"', page)
-    for part in ("exchange", "audit", "dashboard"):
+    for part in ("governance", "care", "dashboard"):
         card = re.search(rf'data-part="{part}">(.*?)</li>', page, flags=re.S)
         assert card is not None
         assert "<a " not in card.group(1)
         assert "即将上线" in card.group(1)
-    assert 'href="/exchange"' not in page
+    assert 'href="/governance"' not in page
 
 
-def test_the_menu_lists_home_and_built_parts(signed_in: TestClient) -> None:
-    page = signed_in.get("/orgs", headers=HTML).text
+def _menu(page: str) -> list[str]:
     nav = re.search(r'<nav class="nav".*?</nav>', page, flags=re.S)
     assert nav is not None
-    assert re.findall(r'<a href="([^"]+)"', nav.group(0)) == ["/", "/orgs", "/catalogue"]
-    assert re.search(r'href="/orgs" aria-current="page"', nav.group(0))
+    return re.findall(r'<a href="([^"]+)"', nav.group(0))
+
+
+def test_the_menu_lists_home_and_the_built_parts_of_your_roles(signed_in: TestClient) -> None:
+    page = signed_in.get("/orgs", headers=HTML).text
+    menu = _menu(page)
+    live = [p.href for p in ConsoleMenu(signed_in.app).parts if p.live]
+    assert menu[:3] == ["/", "/orgs", "/catalogue"]
+    assert set(menu[1:]) <= set(live)
+    assert "/audit/me" not in menu  # a resident's page, not an org admin's
+    assert re.search(r'href="/orgs" aria-current="page"', page)
+
+
+def test_a_resident_sees_neither_members_nor_catalogue(
+    client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    with session_factory() as s:
+        make_user(s, Role.RESIDENT, username="jumin")
+        s.commit()
+    client.post("/login", data={"username": "jumin", "password": PASSWORD})
+    page = client.get("/", headers=HTML).text
+    menu = _menu(page)
+    assert "/orgs" not in menu
+    assert "/catalogue" not in menu
+    assert 'data-part="orgs"' not in page
+    assert 'data-part="portal"' in page  # parts for everyone stay
 
 
 def test_a_domain_page_turns_its_part_on(app: FastAPI) -> None:
-    assert not any(p.live for p in ConsoleMenu(app).parts if p.key == "exchange")
+    assert not any(p.live for p in ConsoleMenu(app).parts if p.key == "care")
     router = APIRouter()
 
-    @router.get("/exchange")
-    def exchange() -> str:
-        return "exchange"
+    @router.get("/care")
+    def care() -> str:
+        return "care"
 
     app.include_router(router)
     menu = ConsoleMenu(app)
-    assert [p.key for p in menu.parts if p.live] == ["orgs", "catalogue", "exchange"]
-    assert [item.href for item in menu] == ["/", "/orgs", "/catalogue", "/exchange"]
+    assert "care" in [p.key for p in menu.parts if p.live]
+    assert [item.href for item in menu][-1] == "/care"
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ A load streams its source in batches (``readers``) and checks each batch against
 to a staging Parquet file; rejected rows go, with a reason each, to another. The engine then
 finds duplicate keys over the whole file within a fixed memory limit (it spills to disk beyond
 it); the second and later rows of a key are rejected, the first kept. Finally the accepted rows
-stream into a new immutable version, and every rejected row into one CSV sorted by row. Memory
+stream into a new immutable version, and every rejected row into one CSV sorted by row; the
+version's indexed row store (``engine.rowstore``) is built before it becomes current. Memory
 holds a batch at a time, the engine's limited share and 16 bytes per duplicate — not the file.
 
 ``accepted + rejected = read`` always. A load either publishes a whole version or changes
@@ -35,12 +36,13 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
+from sqlalchemy import or_, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from haihe.catalogue import service
-from haihe.catalogue.models import Load, LoadStatus, Resource, ResourceStatus
+from haihe.catalogue.models import ItemKind, Load, LoadStatus, Resource, ResourceStatus
 from haihe.catalogue.readers import open_reader
 from haihe.catalogue.sources import LoadSource, Progress
 from haihe.catalogue.validate import (
@@ -57,7 +59,7 @@ from haihe.core.auth import Principal
 from haihe.core.db import on_rollback, utcnow
 from haihe.core.errors import Conflict, Forbidden, HaiheError, InvalidInput, StorageError
 from haihe.core.settings import Settings
-from haihe.engine import Manifest, VersionStore, make_engine, make_store
+from haihe.engine import Manifest, VersionStore, make_engine, make_rowstore, make_store
 
 if TYPE_CHECKING:
     from haihe.engine import Engine
@@ -136,9 +138,7 @@ def load_resource(
         finished_at=utcnow(),
     )
     session.add(load)
-    resource.current_version = done.manifest.version
-    resource.row_count = done.manifest.row_count
-    resource.updated_at = utcnow()
+    _make_current(session, resource, done.manifest)
     service.record_change(
         session,
         resource=resource,
@@ -149,6 +149,29 @@ def load_resource(
     )
     session.flush()
     return load
+
+
+def _make_current(session: Session, resource: Resource, manifest: Manifest) -> None:
+    """Make ``manifest``'s version the entry's current one — unless a newer one already is.
+
+    Two loads of one entry may overlap: each publishes its own version, and whichever commits
+    last would otherwise win even with the older data. The condition is checked by the
+    database under the row's lock, so the newest version stays current whatever the order.
+    """
+    session.flush()
+    session.execute(
+        update(Resource)
+        .where(
+            Resource.id == resource.id,
+            or_(
+                Resource.current_version.is_(None),
+                Resource.current_version < manifest.version,
+            ),
+        )
+        .values(current_version=manifest.version, row_count=manifest.row_count, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(resource, ["current_version", "row_count", "updated_at"])
 
 
 def _refuse_own_database(source: LoadSource, settings: Settings) -> None:
@@ -274,6 +297,7 @@ def _load(
                 details={"rejects_path": str(rejects)},
             )
         manifest = _publish(settings, staged, specs, attempt)
+        _build_rowstore(settings, attempt.store, manifest, resource)
         return _Done(manifest, *attempt.counts, attempt.rejects_path)
     except OSError as exc:
         raise StorageError(f"cannot load {resource.code}: {exc}") from exc
@@ -406,6 +430,19 @@ def _publish(
         manifest = writer.commit()
     attempt.published = manifest.version
     return manifest
+
+
+def _build_rowstore(
+    settings: Settings, store: VersionStore, manifest: Manifest, resource: Resource
+) -> None:
+    """Build the new version's indexed row store (keys, ID numbers) for point lookups, before
+    the version becomes current; a failure fails the load."""
+    make_rowstore(settings).build(
+        store,
+        manifest,
+        keys=[i.name for i in resource.items if i.is_key],
+        indexed=[i.name for i in resource.items if i.kind is ItemKind.ID_NUMBER],
+    )
 
 
 def _split_duplicates(

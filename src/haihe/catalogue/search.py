@@ -6,12 +6,16 @@ that has it, with the tokens of the text in canonical form added (低保 → 最
 死亡). ``search`` finds the entries holding every word of a query and ranks those whose names hold
 them all first, then those whose names and summary do, then the rest, each group in code order.
 
-The database looks tokens up in full-text indexes over ``search_text`` that migration 0003 builds
-(``search_ddl.INDEX_DDL``): an FTS5 table on SQLite, GIN indexes on PostgreSQL. Both are asked
-the same question — does this set of tokens hold these tokens (or tokens starting so) — so both
-give the same answers. One statement returns the page and every facet count: the matches are
-grouped once by their six facet values (with no words, the groups are kept ready in
-``catalogue_facet_counts``), then each facet sums the groups that pass every filter but its own.
+The database looks tokens up in full-text indexes over ``search_text`` (migrations 0003 and
+0005, ``search_ddl``): an FTS5 table on SQLite, a GIN index on PostgreSQL. Both are asked the same
+question — does this set of tokens hold these tokens (or tokens starting so) — so both give the
+same answers. Every combination of facet values is a numbered cell (``catalogue_facet_counts``)
+and each entry's cell and code sit in a narrow table (``catalogue_fts_cells``), so the facet counts
+group the matches by one integer and read no wide entry row; visibility and filters apply to the
+cells, then each facet sums the cells that pass every filter but its own (with no words, the cells'
+own counts). The page is asked tier by tier in code order with a limit — names, then names and
+summary, then the rest — and a lower tier only while the page is not full, so a word found in a
+quarter of the catalogue is not ranked in full.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
-    case,
     cast,
     column,
     func,
@@ -37,13 +40,13 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.orm import Session
 
 from haihe.catalogue.models import Resource
 from haihe.catalogue.repository import visible_to
 from haihe.catalogue.schemas import FacetCount, ResourceBrief
-from haihe.catalogue.search_ddl import HEAD_MARK, NAMES_MARK, pg_vector
+from haihe.catalogue.search_ddl import HEAD_MARK, NAMES_MARK
 from haihe.catalogue.tokens import Word, fold, parse, synonyms, tokens
 from haihe.catalogue.topics import BASE_LIBRARIES, TOPICS
 from haihe.core.auth import Principal
@@ -106,11 +109,20 @@ def reindex(session: Session) -> int:
 _R = Resource.__table__.c
 _FTS = table("catalogue_fts", column("rowid", Integer))
 _FACET_COLUMNS = [type_coerce(_R[name], String).label(name) for name in FACETS[1:]]
-_COUNTS = table(
+_CELLS = table(
     "catalogue_facet_counts",
-    *(column(name, String) for name in FACETS[1:]),
+    column("cell", Integer),
     column("provider_id", Integer),
+    *(column(name, String) for name in FACETS[1:]),
     column("n", Integer),
+)
+_CELL_KEYS = [_CELLS.c[name] for name in ("provider_id", *FACETS[1:])]
+_ENTRIES = table(
+    "catalogue_fts_cells",
+    column("id", Integer),
+    column("cell", Integer),
+    column("code", String),
+    column("words", TSVECTOR),
 )
 
 
@@ -156,18 +168,31 @@ def search(
     if limit < 0 or offset < 0:
         raise InvalidInput("limit and offset cannot be negative")
     words = parse(q)
-    source = _matching(session.get_bind().dialect.name, words, visible_to(actor, _R))
-    page = (
-        select(source.c.id, source.c.code, source.c.tier)
-        .where(*_filtered(source, filters).values())
-        .order_by(*([source.c.tier.desc()] if words else []), source.c.code)
-        .limit(limit)
-        .offset(offset)
-        .subquery()
-    )
-    hits = select(literal(_HIT), _NO_VALUE, page.c.tier, page.c.id, page.c.code)
-    counted = _counts(source, filters, actor, bool(words))
-    rows = session.execute(union_all(*counted, hits)).all()
+    visible = visible_to(actor, _CELLS.c)
+    allowed = [*([visible] if visible is not None else []), *_filtered(_CELLS, filters).values()]
+    wanted = offset + limit
+    asked: list[tuple[int, str]] = []
+    if words:
+        dialect = session.get_bind().dialect.name
+        every, asked = _asked(dialect, words)
+        found = _found(dialect, every).add_columns(_ENTRIES.c.cell, func.count().label("n"))
+        grouped = found.group_by(_ENTRIES.c.cell).cte("found")
+        cube = select(*_CELL_KEYS, grouped.c.n).join(grouped, grouped.c.cell == _CELLS.c.cell)
+        first = _tier_page(dialect, *asked.pop(0), allowed, wanted)
+    else:
+        cube = select(*_CELL_KEYS, _CELLS.c.n).where(_CELLS.c.n > 0)
+        first = _front_page(actor, filters, limit, offset)
+    if visible is not None:
+        cube = cube.where(visible)
+    counted = _counts(cube.cte("cube").prefix_with("MATERIALIZED"), filters)
+    rows = session.execute(union_all(*counted, first)).all()
+    hits = [r for r in rows if r[0] == _HIT]
+    # the tiers are disjoint and ranked: ask a lower one only while the page is not yet full
+    for tier, query in asked:
+        if len(hits) >= wanted:
+            break
+        page = _tier_page(dialect, tier, query, allowed, wanted - len(hits))
+        hits += session.execute(page).all()
     counts: list[list[tuple[str, int]]] = [[] for _ in FACETS]
     for kind, value, n, _, _ in rows:
         if kind < len(FACETS) and value:  # entries with no base library or topic are not listed
@@ -176,27 +201,17 @@ def search(
         name: [FacetCount(value=v, count=c) for v, c in sorted(pairs, key=_by_count)]
         for name, pairs in zip(FACETS, counts, strict=True)
     }
-    ranked = sorted((r for r in rows if r[0] == _HIT), key=lambda r: (-r[2], r[4]))
+    ranked = sorted(hits, key=lambda r: (-r[2], r[4]))[offset if words else 0 :][:limit]
     total = next((r[2] for r in rows if r[0] == _TOTAL), None) or 0
     return Hits(total=int(total), items=_briefs(session, [r[3] for r in ranked]), facets=facets)
 
 
-def _counts(source: Any, filters: Filters, actor: Principal, words: bool) -> list[Select[Any]]:
+def _counts(cube: Any, filters: Filters) -> list[Select[Any]]:
     """Rows (facet number, value, count) for each facet, and (_TOTAL, -, total).
 
-    The matches are grouped once by all six facet values — or, with no words, read so grouped
-    from ``catalogue_facet_counts`` — and each facet sums the groups that pass every filter but
-    its own.
+    ``cube`` has the matches the actor may see grouped by all six facet values (their cells);
+    each facet sums the groups that pass every filter but its own.
     """
-    if words:
-        keys = [source.c.provider_id, *(source.c[name] for name in FACETS[1:])]
-        grouped = select(*keys, func.count().label("n")).group_by(*keys)
-    else:
-        visible = visible_to(actor, _COUNTS.c)
-        grouped = select(_COUNTS).where(
-            _COUNTS.c.n > 0, *([visible] if visible is not None else [])
-        )
-    cube = grouped.cte("cube").prefix_with("MATERIALIZED")
     conditions = _filtered(cube, filters)
     parts = []
     for i, name in enumerate(FACETS):
@@ -217,34 +232,65 @@ _NO_ID = cast(null(), Integer)
 _NO_CODE = cast(null(), String)
 
 
-def _matching(dialect: str, words: list[Word], visible: ColumnElement[bool] | None) -> Any:
-    """Id, code, provider, facet values and tier (3 names, 2 summary, 1 rest) of each match."""
-    conditions = [visible] if visible is not None else []
-    cols = [_R.id, _R.code, _R.provider_id, *_FACET_COLUMNS]
-    if not words:
-        return select(*cols, literal(1).label("tier")).where(*conditions).subquery("matching")
+def _asked(dialect: str, words: list[Word]) -> tuple[str, list[tuple[int, str]]]:
+    """The dialect's text query for every match, and for each of the three disjoint tiers.
+
+    Tier 3 is the entries whose names hold every word, 2 those whose names and summary do but
+    not the names alone, 1 the rest.
+    """
     if dialect == "sqlite":
-        query = " AND ".join(_fts5(w) for w in words)
-        names, head = (f"{{{columns}}} : ({query})" for columns in ("names", "names summary"))
-        tier = case((_R.id.in_(_fts_ids(names)), 3), (_R.id.in_(_fts_ids(head)), 2), else_=1)
-        stmt: Any = select(*cols, tier.label("tier")).where(*conditions, _R.id.in_(_fts_ids(query)))
-    else:
-        # three disjoint sets, each found in the index alone: names, then head, then the rest
-        every, names, head = (
-            " & ".join(f"({_tsquery(w, mark)})" for w in words)
-            for mark in ("", NAMES_MARK, HEAD_MARK)
-        )
-        asked = [(3, names), (2, f"({head}) & !({names})"), (1, f"({every}) & !({head})")]
-        vector: ColumnElement[Any] = literal_column(pg_vector())
-        stmt = union_all(
-            *(
-                select(*cols, literal(tier).label("tier")).where(
-                    *conditions, vector.op("@@")(cast(literal(query), TSQUERY))
-                )
-                for tier, query in asked
-            )
-        )
-    return stmt.cte("matching").prefix_with("MATERIALIZED")
+        every = " AND ".join(_fts5(w) for w in words)
+        names, head = (f"{{{columns}}} : ({every})" for columns in ("names", "names summary"))
+        return every, [(3, names), (2, f"({head}) NOT ({names})"), (1, f"({every}) NOT ({head})")]
+    every, names, head = (
+        " & ".join(f"({_tsquery(w, mark)})" for w in words) for mark in ("", NAMES_MARK, HEAD_MARK)
+    )
+    return every, [(3, names), (2, f"({head}) & !({names})"), (1, f"({every}) & !({head})")]
+
+
+def _found(dialect: str, query: str) -> Select[Any]:
+    """Entries (``catalogue_fts_cells``) the text query matches, found through the text index."""
+    if dialect == "sqlite":
+        match = literal_column("catalogue_fts").op("MATCH")(literal(query))
+        joined = _FTS.join(_ENTRIES, _ENTRIES.c.id == _FTS.c.rowid)
+        return select().select_from(joined).where(match)
+    asked = _ENTRIES.c.words.op("@@")(cast(literal(query), TSQUERY))
+    return select().select_from(_ENTRIES).where(asked)
+
+
+def _tier_page(
+    dialect: str, tier: int, query: str, allowed: list[ColumnElement[bool]], n: int
+) -> Any:
+    """The first ``n`` entries, in code order, of one tier that the actor may see and want."""
+    found = (
+        _found(dialect, query)
+        .add_columns(_ENTRIES.c.id, _ENTRIES.c.code)
+        .join(_CELLS, _CELLS.c.cell == _ENTRIES.c.cell)
+        .where(*allowed)
+        .order_by(_ENTRIES.c.code)
+        .limit(n)
+        .subquery()
+    )
+    return select(literal(_HIT), _NO_VALUE, literal(tier), found.c.id, found.c.code)
+
+
+def _front_page(actor: Principal, filters: Filters, limit: int, offset: int) -> Any:
+    """With no words: the page of every entry the actor may see and wants, in code order."""
+    visible = visible_to(actor, _R)
+    source = (
+        select(_R.id, _R.code, _R.provider_id, *_FACET_COLUMNS)
+        .where(*([visible] if visible is not None else []))
+        .subquery("entries")
+    )
+    page = (
+        select(source.c.id, source.c.code)
+        .where(*_filtered(source, filters).values())
+        .order_by(source.c.code)
+        .limit(limit)
+        .offset(offset)
+        .subquery()
+    )
+    return select(literal(_HIT), _NO_VALUE, literal(1), page.c.id, page.c.code)
 
 
 def _briefs(session: Session, ids: list[int]) -> list[ResourceBrief]:
@@ -290,12 +336,6 @@ def _filtered(source: Any, filters: Filters) -> dict[str, ColumnElement[bool]]:
 
 
 # ---------------------------------------------------------------- per dialect
-
-
-def _fts_ids(query: str) -> Select[tuple[int]]:
-    """The ids of the entries the SQLite full-text query matches."""
-    match = literal_column("catalogue_fts").op("MATCH")(literal(query))
-    return select(_FTS.c.rowid).where(match)
 
 
 def _fts5(word: Word) -> str:

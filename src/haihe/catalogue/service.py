@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from haihe.audit import service as audit
 from haihe.catalogue import repository as repo
 from haihe.catalogue.models import (
     DataItem,
@@ -244,7 +245,8 @@ def record_change(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> None:
-    """Keep one history entry (used by loads, which change versions rather than metadata)."""
+    """Keep one history entry (used by loads, which change versions rather than metadata) and
+    record the change in the audit ledger as ``catalogue.<action>``."""
     session.add(
         ResourceChange(
             resource_id=resource.id,
@@ -254,6 +256,14 @@ def record_change(
             before=before,
             after=after,
         )
+    )
+    provider = repo.provider_of(session, resource)
+    audit.record(
+        session,
+        actor=actor,
+        action=f"catalogue.{action}",
+        resource_code=resource.code,
+        provider_code=provider.code,
     )
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import secrets
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import Request
-from sqlalchemy.orm import Session
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from haihe.core.auth import Principal, Role
 from haihe.core.db import on_rollback, utcnow
@@ -16,7 +19,7 @@ from haihe.core.errors import Forbidden, InvalidInput, NotAuthenticated, NotFoun
 from haihe.core.security import digest, hash_password, new_token, same_digest, verify_password
 from haihe.core.settings import Settings
 from haihe.orgs import repository as repo
-from haihe.orgs.models import ApiClient, AuthToken, TokenKind, User
+from haihe.orgs.models import ApiClient, AuthToken, Organisation, TokenKind, User, UserRole
 from haihe.orgs.schemas import ClientCreate, ClientUpdate
 from haihe.orgs.service import get_org, get_system, require_admin_of
 
@@ -215,11 +218,41 @@ def _issue(
     return token
 
 
-def principal_for_token(session: Session, token: str, *, kind: TokenKind) -> Principal | None:
-    """The principal a live token of ``kind`` stands for, or None."""
-    row = repo.live_token(session, digest(token), utcnow())
+# Principals of recent tokens, per process: the gateway would otherwise spend most of a call
+# finding its caller. Any change to users, roles, clients, organisations or tokens made through
+# this process clears it (``_forget_on_change``); other processes see a change within
+# ``Settings.auth_cache_seconds``.
+_PRINCIPALS: dict[tuple[str, TokenKind], tuple[float, Principal]] = {}
+_PRINCIPALS_MAX = 10_000
+
+
+def principal_for_token(
+    session: Session, token: str, *, kind: TokenKind, cache_seconds: float = 0
+) -> Principal | None:
+    """The principal a live token of ``kind`` stands for, or None.
+
+    With ``cache_seconds``, a found principal is kept that long in this process (never past
+    the token's expiry).
+    """
+    key = (digest(token), kind)
+    if cache_seconds > 0:
+        hit = _PRINCIPALS.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+    now = utcnow()
+    row = repo.live_token(session, key[0], now)
     if row is None or row.kind is not kind:
         return None
+    principal = _principal_of_token(row)
+    if principal is not None and cache_seconds > 0:
+        left = (row.expires_at - now).total_seconds()
+        if len(_PRINCIPALS) >= _PRINCIPALS_MAX:
+            _PRINCIPALS.clear()
+        _PRINCIPALS[key] = (time.monotonic() + min(cache_seconds, left), principal)
+    return principal
+
+
+def _principal_of_token(row: AuthToken) -> Principal | None:
     if row.user is not None:
         return principal_of_user(row.user)
     client = row.client
@@ -236,6 +269,26 @@ def principal_for_token(session: Session, token: str, *, kind: TokenKind) -> Pri
     )
 
 
+_WHO = (User, UserRole, ApiClient, AuthToken, Organisation)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_on_change(session: Session, _context: Any) -> None:
+    """Clear the principal cache when this process changes anything a principal derives from."""
+    if _PRINCIPALS and any(
+        isinstance(obj, _WHO) for obj in (*session.new, *session.dirty, *session.deleted)
+    ):
+        _PRINCIPALS.clear()
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_on_bulk_change(state: ORMExecuteState) -> None:
+    """The same for UPDATE and DELETE statements (revoking every token of a user, say)."""
+    if (state.is_update or state.is_delete) and state.bind_mapper is not None:
+        if issubclass(state.bind_mapper.class_, _WHO):
+            _PRINCIPALS.clear()
+
+
 def principal_of_user(user: User) -> Principal | None:
     if not user.active:
         return None
@@ -247,6 +300,7 @@ def principal_of_user(user: User) -> Principal | None:
         org_code=user.org.code if user.org else None,
         roles=user.roles,
         language=user.language,
+        subject=user.subject_token,
     )
 
 
@@ -264,19 +318,28 @@ def authenticate(request: Request, session: Session) -> Principal | None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated("the Authorization header must be 'Bearer TOKEN'")
-        principal = principal_for_token(session, token.strip(), kind=TokenKind.API)
+        principal = principal_for_token(
+            session, token.strip(), kind=TokenKind.API, cache_seconds=_cache_seconds(request)
+        )
         if principal is None:
             raise NotAuthenticated("the bearer token is invalid, expired or revoked")
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
-    principal = principal_for_token(session, cookie, kind=TokenKind.SESSION)
+    principal = principal_for_token(
+        session, cookie, kind=TokenKind.SESSION, cache_seconds=_cache_seconds(request)
+    )
     if principal is not None and request.method in UNSAFE_METHODS:
         origin = request.headers.get("origin")
         if origin is not None and origin.rstrip("/") != str(request.base_url).rstrip("/"):
             raise Forbidden("cross-site request refused")
     return principal
+
+
+def _cache_seconds(request: Request) -> float:
+    settings: Settings | None = getattr(request.app.state, "settings", None)
+    return settings.auth_cache_seconds if settings is not None else 0
 
 
 def require_token_grant(grant_type: str) -> None:

@@ -209,6 +209,25 @@ def users_passwd(
         typer.echo(f"password of {username} reset")
 
 
+@users_app.command("link-identity")
+def users_link_identity(
+    ctx: typer.Context,
+    username: str = typer.Argument(..., help="Login name of the resident."),
+    id_number: str = typer.Argument(..., help="The resident's ID number (GB 11643)."),
+) -> None:
+    """Link a resident's ID number to a user (only its keyed pseudonym is stored)."""
+    settings = settings_of(ctx)
+    with session_for(settings) as session:
+        service.link_identity(
+            session,
+            actor=ACTOR,
+            username=username,
+            id_number=id_number,
+            key=settings.secret_key_bytes(),
+        )
+        typer.echo(f"linked {username} to a resident identity (only its pseudonym is kept)")
+
+
 @clients_app.command("list")
 def clients_list(
     ctx: typer.Context,

@@ -95,6 +95,9 @@ class User(Base):
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The keyed pseudonym of the resident's ID number (never the number): whose records the
+    # audit ledger shows this user on the "my data" page.
+    subject_token: Mapped[str | None] = mapped_column(String(32), index=True)
 
     org: Mapped[Organisation | None] = relationship(lazy="joined")
     role_rows: Mapped[list[UserRole]] = relationship(

@@ -94,6 +94,10 @@ def user_by_username(session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username == username)).first()
 
 
+def user_by_subject_token(session: Session, token: str) -> User | None:
+    return session.scalars(select(User).where(User.subject_token == token)).first()
+
+
 def list_users(
     session: Session, *, org_id: int | None, q: str | None, limit: int, offset: int
 ) -> tuple[Sequence[User], int]:

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from haihe.core.auth import Principal, Role
 from haihe.core.db import utcnow
 from haihe.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from haihe.core.identity import normalise_uscc
+from haihe.core.identity import normalise_id, normalise_uscc
+from haihe.core.masking import pseudonymise
 from haihe.core.security import hash_password, verify_password
 from haihe.orgs import repository as repo
 from haihe.orgs.models import (
@@ -324,6 +325,33 @@ def list_users(
             raise Forbidden("an org admin sees only its own organisation's users")
         org_id = actor.org_id
     return repo.list_users(session, org_id=org_id, q=q, limit=limit, offset=offset)
+
+
+def link_identity(
+    session: Session, *, actor: Principal, username: str, id_number: str, key: bytes
+) -> User:
+    """The user, linked to a resident's identity by the keyed pseudonym of the ID number.
+
+    Only the pseudonym (``pseudonymise(key, normalised_id)``) is stored, never the number: it
+    is the token the audit ledger keeps for the persons an entry used (the "my data" page).
+    """
+    require_platform_admin(actor)
+    user = get_user(session, username=username)
+    token = pseudonymise(key, normalise_id(id_number))
+    holder = repo.user_by_subject_token(session, token)
+    if holder is not None and holder.id != user.id:
+        raise Conflict(f"this identity is already linked to user {holder.username!r}")
+    user.subject_token = token
+    session.flush()
+    return user
+
+
+def org_display_name(session: Session, *, code: str, lang: str) -> str:
+    """An organisation's name in ``lang`` (zh or en), or the code when there is no such org."""
+    org = find_org(session, code=code)
+    if org is None:
+        return code
+    return (org.name_en if lang == "en" else None) or org.name_zh
 
 
 def _check_roles(actor: Principal, roles: set[Role], org: Organisation | None) -> None:

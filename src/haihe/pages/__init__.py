@@ -21,10 +21,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from haihe.audit import pages as audit_pages
 from haihe.catalogue import pages as catalogue_pages
 from haihe.core.auth import Principal
 from haihe.core.errors import Forbidden, HaiheError, NotAuthenticated, NotFound
 from haihe.core.templating import RenderedError, local_path, render
+from haihe.exchange import pages as exchange_pages
 from haihe.orgs import pages as orgs_pages
 from haihe.pages import routes
 
@@ -32,7 +34,13 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Paths that are never console pages: their errors keep the JSON (or their standard's) shape.
 NON_CONSOLE_PREFIXES = ("/api/", "/healthz", "/open311/", "/static/")
 
-PAGE_ROUTERS: tuple[APIRouter, ...] = (routes.router, orgs_pages.router, catalogue_pages.router)
+PAGE_ROUTERS: tuple[APIRouter, ...] = (
+    routes.router,
+    orgs_pages.router,
+    catalogue_pages.router,
+    exchange_pages.router,
+    audit_pages.router,
+)
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 

@@ -27,30 +27,55 @@ LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 @dataclass(frozen=True)
 class Part:
-    """A part of the platform shown on the home page; ``live`` once its console page exists."""
+    """A part of the platform shown on the home page; ``live`` once its console page exists.
+
+    ``roles`` are those whose work the part serves (None: every signed-in caller); the home page
+    and the menu show a caller only the parts of their roles. Pages still check rights themselves.
+    """
 
     key: str
     href: str
+    roles: frozenset[Role] | None = None
     live: bool = False
 
+    def shown_to(self, principal: Principal) -> bool:
+        return self.roles is None or principal.has(*self.roles)
 
-# The parts of the platform in the order of DESIGN.md. A part becomes a link (and joins the menu)
-# when the app has a GET route at its ``href``: including a domain's pages router turns it on.
-PARTS: tuple[Part, ...] = tuple(
-    Part(key, f"/{key}")
-    for key in (
-        "orgs",
-        "catalogue",
+
+_R = Role
+_STAFF = frozenset(set(Role) - {Role.RESIDENT})
+# The parts of the platform in the order of DESIGN.md, with the roles they serve. A part becomes a
+# link (and joins the menu) when the app has a GET route at its ``href``: including a domain's
+# pages router turns it on.
+PARTS: tuple[Part, ...] = (
+    Part("orgs", "/orgs", frozenset({_R.PLATFORM_ADMIN, _R.ORG_ADMIN, _R.AUDITOR})),
+    Part("catalogue", "/catalogue", _STAFF),
+    Part(
         "exchange",
-        "audit",
+        "/exchange",
+        frozenset({_R.PLATFORM_ADMIN, _R.ORG_ADMIN, _R.OPERATOR, _R.AUDITOR}),
+    ),
+    Part("audit", "/audit", frozenset({_R.PLATFORM_ADMIN, _R.ORG_ADMIN, _R.AUDITOR})),
+    Part("mydata", "/audit/me", frozenset({_R.RESIDENT})),
+    Part(
         "verification",
-        "portal",
-        "supervision",
+        "/verification",
+        frozenset({_R.PLATFORM_ADMIN, _R.ORG_ADMIN, _R.OPERATOR, _R.OFFICER}),
+    ),
+    Part("portal", "/portal"),
+    Part("supervision", "/supervision", frozenset({_R.PLATFORM_ADMIN, _R.ORG_ADMIN, _R.OFFICER})),
+    Part(
         "governance",
-        "care",
-        "onestop",
+        "/governance",
+        frozenset({_R.PLATFORM_ADMIN, _R.ORG_ADMIN, _R.GRID_WORKER, _R.OFFICER}),
+    ),
+    Part("care", "/care", frozenset({_R.PLATFORM_ADMIN, _R.ORG_ADMIN, _R.CARE_OPERATOR})),
+    Part("onestop", "/onestop"),
+    Part(
         "dashboard",
-    )
+        "/dashboard",
+        frozenset({_R.PLATFORM_ADMIN, _R.ORG_ADMIN, _R.OFFICER, _R.AUDITOR}),
+    ),
 )
 
 
@@ -73,13 +98,17 @@ class ConsoleMenu:
     @functools.cached_property
     def parts(self) -> tuple[Part, ...]:
         """``PARTS``, with ``live`` set for those the app has a page for."""
-        return tuple(Part(p.key, p.href, live=has_page(self._app, p.href)) for p in PARTS)
+        return tuple(Part(p.key, p.href, p.roles, live=has_page(self._app, p.href)) for p in PARTS)
 
     @functools.cached_property
     def items(self) -> tuple[NavItem, ...]:
         """The menu: home, then every live part."""
         items = [NavItem("home", "/", "pages.nav.home")]
-        items += [NavItem(p.key, p.href, f"pages.part.{p.key}.title") for p in self.parts if p.live]
+        items += [
+            NavItem(p.key, p.href, f"pages.part.{p.key}.title", p.roles)
+            for p in self.parts
+            if p.live
+        ]
         return tuple(items)
 
     def __iter__(self) -> Iterator[NavItem]:
@@ -91,7 +120,8 @@ def home(request: Request, session: DbSession, principal: CurrentPrincipal) -> H
     """The signed-in landing page: who you are and the parts of the platform."""
     menu: ConsoleMenu = request.app.state.console_nav
     account = _account(session, principal, i18n.request_language(request))
-    return render(request, "home.html", {"account": account, "parts": menu.parts})
+    parts = [p for p in menu.parts if p.shown_to(principal)]
+    return render(request, "home.html", {"account": account, "parts": parts})
 
 
 @router.post("/lang/{code}")
