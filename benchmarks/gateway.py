@@ -253,35 +253,16 @@ def server(app: str, env: dict[str, str], workers: int, *, factory: bool = False
 
 
 def serve(app: str, port: int, workers: int, factory: bool) -> None:
-    """uvicorn in ``workers`` forked processes sharing one listening TCP socket.
+    """uvicorn in ``workers`` processes, each on its own listening socket (SO_REUSEPORT).
 
-    Not ``uvicorn --workers``: its workers get the listening socket re-made with protocol 0,
-    so asyncio does not set TCP_NODELAY on accepted connections, and every response (headers
-    and body written separately) then waits ~40 ms for a delayed ACK. Same uvicorn, same app.
+    How ``haihe serve`` runs (``haihe.serving``): the kernel spreads connections over the
+    workers, where one shared socket let the first worker to wake accept every connection.
     """
-    import uvicorn
+    from haihe.serving import run_workers
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(2048)
-    children = []
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:
-            config = uvicorn.Config(app, factory=factory, log_level="warning", access_log=False)
-            uvicorn.Server(config).run(sockets=[sock])
-            os._exit(0)
-        children.append(pid)
-
-    def stop(*_: Any) -> None:
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, stop)
-    for pid in children:
-        os.waitpid(pid, 0)
+    run_workers(
+        app, host="127.0.0.1", port=port, workers=workers, factory=factory, log_level="warning"
+    )
 
 
 def _read_response(sock: socket.socket, buffer: bytearray) -> tuple[int, bytes]:

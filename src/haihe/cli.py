@@ -28,6 +28,7 @@ from haihe.demo import DEFAULT_PERSONS, run_demo
 from haihe.exchange.cli import exchange_app
 from haihe.migrations import current_revision, head_revision, upgrade
 from haihe.orgs.cli import clients_app, orgs_app, users_app
+from haihe.serving import run_workers
 from haihe.synth.cli import synth_command
 from haihe.verification.cli import verify_app
 
@@ -182,12 +183,21 @@ def serve_settings(settings: Settings) -> None:
     if settings.database_url:
         os.environ["HAIHE_DATABASE_URL"] = settings.database_url
     typer.echo(f"serving on http://{settings.host}:{settings.port}/  (Ctrl-C to stop)")
+    if settings.workers > 1:
+        run_workers(
+            "haihe.app:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level.lower(),
+        )
+        return
     uvicorn.run(
         "haihe.app:app_from_environment",
         factory=True,
         host=settings.host,
         port=settings.port,
-        workers=settings.workers,
         log_level=settings.log_level.lower(),
     )
 
