@@ -80,8 +80,10 @@ def run_workers(
             pid, status = os.wait()
         except ChildProcessError:
             break
-        number = children.pop(pid, None)
-        if number is None or stopping:
+        if pid not in children:
+            continue
+        number = children.pop(pid)
+        if stopping:
             continue
         log.error("worker %d (pid %d) exited with status %d; starting another", number, pid, status)
         time.sleep(RESTART_PAUSE)
