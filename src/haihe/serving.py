@@ -9,6 +9,10 @@ pooled connections — one worker served 8 of every 9 requests while the other i
 re-made socket lacks the TCP protocol number, so asyncio does not set ``TCP_NODELAY`` on accepted
 connections and a response written in two parts waits ~40 ms for a delayed ACK.
 
+Each worker appends to an audit chain of its own (``haihe serve`` names them ``<audit_chain>.w1``,
+``.w2`` …): on PostgreSQL a shared chain's head row is locked by every audited call until it
+commits, so the workers' calls would queue behind each other (DESIGN.md, "Past one machine").
+
 The parent only supervises: it starts the workers, starts a new one when one dies, and passes
 SIGTERM/SIGINT on so each finishes its requests in flight before exiting.
 """
@@ -21,6 +25,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import uvicorn
@@ -49,9 +54,14 @@ def run_workers(
     workers: int,
     factory: bool = False,
     log_level: str = "info",
+    worker_env: Callable[[int], Mapping[str, str]] | None = None,
     **config: Any,
 ) -> None:
-    """Serve ``app`` (an import string) from ``workers`` processes until SIGTERM or SIGINT."""
+    """Serve ``app`` (an import string) from ``workers`` processes until SIGTERM or SIGINT.
+
+    ``worker_env(n)`` gives environment variables for worker ``n`` (1, 2, …), set before the app
+    is loaded; a restarted worker keeps its number.
+    """
     listening_socket(host, port).close()  # fail here, once, if the address is taken
     children: dict[int, int] = {}  # pid → worker number
     stopping = False
@@ -59,6 +69,7 @@ def run_workers(
     def start(number: int) -> None:
         pid = os.fork()
         if pid == 0:
+            os.environ.update(worker_env(number) if worker_env else {})
             _worker(app, host, port, factory, log_level, config)
         children[pid] = number
 
@@ -73,7 +84,7 @@ def run_workers(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for number in range(workers):
+    for number in range(1, workers + 1):
         start(number)
     while children:
         try:

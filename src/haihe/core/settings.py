@@ -87,6 +87,16 @@ class Settings(BaseSettings):
     duckdb_threads: int = Field(
         0, ge=0, description="Threads DuckDB may use; 0 means one per core."
     )
+    portal_sql_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Time limit of one datastore_search_sql statement on the open-data portal; "
+        "DuckDB is interrupted when it runs longer.",
+    )
+    portal_sql_memory_limit: str = Field(
+        "1GB", description="Memory one datastore_search_sql statement may use (DuckDB notation)."
+    )
     source_database_hosts: list[str] = Field(
         default_factory=list,
         description="Database hosts that departments may load from through the REST API "
@@ -95,9 +105,10 @@ class Settings(BaseSettings):
     )
     audit_chain: str = Field(
         "main",
-        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        pattern=r"^[A-Za-z0-9_.-]{1,56}$",  # `haihe serve --workers` appends `.wN`
         description="Name of the audit hash chain this installation's processes append to. Give "
-        "each gateway node its own (e.g. its host name) so appends never queue behind one writer.",
+        "each gateway node its own (e.g. its host name) so appends never queue behind one writer; "
+        "with several workers, `haihe serve` gives worker N the chain `<name>.wN`.",
     )
     audit_signing_key_file: Path | None = Field(
         None,
@@ -166,6 +177,28 @@ class Settings(BaseSettings):
         ge=1,
         le=366,
         description="Days a bulk export's file stays downloadable; afterwards it is removed.",
+    )
+    governance_photo_max_bytes: int = Field(
+        5 * 1024 * 1024,
+        ge=1024,
+        description="Largest photo of a governance event accepted, in bytes (bigger: 422).",
+    )
+    governance_photos_per_event: int = Field(
+        9, ge=1, le=50, description="Most photos one governance event may carry."
+    )
+    governance_remind_before_hours: float = Field(
+        4.0,
+        gt=0,
+        description="Hours before an event's or a whistle's deadline when its unit is reminded.",
+    )
+    governance_supervise_after_hours: float = Field(
+        24.0,
+        gt=0,
+        description="Hours past a deadline after which an overdue event or whistle is sent to "
+        "the level above for supervision (督办).",
+    )
+    governance_deadline_scan_seconds: int = Field(
+        300, ge=1, description="How often governance deadlines are scanned."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Lowest level of log messages written."
