@@ -208,12 +208,14 @@ def _serve(
     after: str | None,
     limit: int,
 ) -> Records:
+    day = dt.datetime.now(QUOTA_ZONE).date()
     grant = call.grant = service.grant_terms_for(
         session,
         actor=call.actor,
         resource_id=resource.id,
         resource_code=resource.code,
         mode=Mode.QUERY,
+        day=day,
     )
     by_name = shape.items
     granted = [name for name in by_name if name in grant.items]
@@ -225,7 +227,6 @@ def _serve(
     checked = check_conditions([*grant.scope, *conditions], types)
     if resource.current_version is None:
         raise NotFound(f"{resource.code} has no data loaded yet")
-    day = dt.datetime.now(QUOTA_ZONE).date()
     room = _quota_room(session, grant, day)
     table = _row_table(settings, resource, by_name)
     position = _position(after, table)
@@ -328,7 +329,10 @@ def _quota_room(session: Session, grant: GrantTerms, day: dt.date) -> int:
     """Return how many rows the grant may still get today; RateLimited when nothing is left."""
     if grant.calls_per_day is None and grant.rows_per_day is None:
         return MAX_LIMIT
-    calls, rows = repository.usage_of(session, grant_id=grant.id, day=day)
+    if grant.used_calls is not None and grant.used_rows is not None:
+        calls, rows = grant.used_calls, grant.used_rows
+    else:
+        calls, rows = repository.usage_of(session, grant_id=grant.id, day=day)
     if grant.calls_per_day is not None and calls >= grant.calls_per_day:
         _over(f"the grant's {grant.calls_per_day} calls for today are used up", grant)
     if grant.rows_per_day is None:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Table, bindparam, or_, select
+from sqlalchemy import ColumnElement, Row, Table, and_, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -53,6 +53,7 @@ def grants_in_force(
 
 
 _grants = cast(Table, Grant.__table__)
+_usage = cast(Table, GrantUsage.__table__)
 _TERMS = [
     _grants.c[name]
     for name in (
@@ -62,11 +63,23 @@ _TERMS = [
 ]  # fmt: skip
 
 
-def _terms_statement(*, any_system: bool) -> Any:
+def _terms_statement(*, any_system: bool, with_usage: bool) -> Any:
     system = _grants.c.consumer_system_id
     match = system.is_(None) if any_system else or_(system.is_(None), system == bindparam("sys"))
+    columns: list[Any] = list(_TERMS)
+    source: Any = _grants
+    if with_usage:  # the day's usage rides along: one statement fewer on every gateway call
+        used = _usage
+        columns += [
+            func.coalesce(used.c.calls, 0).label("used_calls"),
+            func.coalesce(used.c.rows, 0).label("used_rows"),
+        ]
+        source = _grants.outerjoin(
+            used, and_(used.c.grant_id == _grants.c.id, used.c.day == bindparam("day"))
+        )
     return (
-        select(*_TERMS)
+        select(*columns)
+        .select_from(source)
         .where(
             _grants.c.resource_id == bindparam("resource_id"),
             _grants.c.consumer_org_id == bindparam("org_id"),
@@ -79,9 +92,12 @@ def _terms_statement(*, any_system: bool) -> Any:
     )
 
 
-# Built once: the gateway asks this on every call.
-_TERMS_FOR_ORG = _terms_statement(any_system=True)
-_TERMS_FOR_SYSTEM = _terms_statement(any_system=False)
+# Built once: the gateway asks this on every call. Keyed by (any system, with the day's usage).
+_TERMS_STATEMENTS = {
+    (any_system, with_usage): _terms_statement(any_system=any_system, with_usage=with_usage)
+    for any_system in (True, False)
+    for with_usage in (True, False)
+}
 
 
 def grant_terms_in_force(
@@ -91,12 +107,17 @@ def grant_terms_in_force(
     org_id: int,
     system_id: int | None,
     now: dt.datetime,
+    day: dt.date | None = None,
 ) -> Sequence[Row[Any]]:
-    """``grants_in_force`` as plain rows of what the gateway enforces (no ORM objects)."""
+    """``grants_in_force`` as plain rows of what the gateway enforces (no ORM objects); with
+    ``day``, each row also has the calls and rows used under it that day (``used_calls``,
+    ``used_rows``)."""
     params: dict[str, Any] = {"resource_id": resource_id, "org_id": org_id, "now": now}
-    stmt = _TERMS_FOR_ORG
     if system_id is not None:
-        stmt, params["sys"] = _TERMS_FOR_SYSTEM, system_id
+        params["sys"] = system_id
+    if day is not None:
+        params["day"] = day
+    stmt = _TERMS_STATEMENTS[(system_id is None, day is not None)]
     return session.connection().execute(stmt, params).all()
 
 
@@ -124,7 +145,6 @@ def items_of(session: Session, resource_id: int) -> Sequence[DataItem]:
     return session.scalars(select(DataItem).where(DataItem.resource_id == resource_id)).all()
 
 
-_usage = cast(Table, GrantUsage.__table__)
 _USED = select(_usage.c.calls, _usage.c.rows).where(
     _usage.c.grant_id == bindparam("grant_id"), _usage.c.day == bindparam("day")
 )

@@ -538,12 +538,21 @@ class GrantTerms:
     purpose: str
     calls_per_day: int | None
     rows_per_day: int | None
+    used_calls: int | None = None  # used on the day asked for, when one was
+    used_rows: int | None = None
 
 
 def grant_terms_for(
-    session: Session, *, actor: Principal, resource_id: int, resource_code: str, mode: SharingMode
+    session: Session,
+    *,
+    actor: Principal,
+    resource_id: int,
+    resource_code: str,
+    mode: SharingMode,
+    day: dt.date | None = None,
 ) -> GrantTerms:
-    """``grant_for`` for the gateway's hot path: the same choice, as plain terms."""
+    """``grant_for`` for the gateway's hot path: the same choice, as plain terms; with ``day``,
+    the terms carry what the grant has used that day."""
     if actor.org_id is None:
         raise Forbidden("only an organisation's users and API clients use shared data")
     rows = repository.grant_terms_in_force(
@@ -552,6 +561,7 @@ def grant_terms_for(
         org_id=actor.org_id,
         system_id=actor.system_id,
         now=utcnow(),
+        day=day,
     )
     for row in rows:
         if mode.value in row.modes:
