@@ -7,6 +7,7 @@ def import_all_models() -> None:
     """Import each domain's models module so that Base.metadata knows every table."""
     import haihe.audit.models  # noqa: F401
     import haihe.catalogue.models  # noqa: F401
+    import haihe.core.calendar  # noqa: F401
     import haihe.core.jobs  # noqa: F401
     import haihe.core.outbox  # noqa: F401
     import haihe.exchange.models  # noqa: F401

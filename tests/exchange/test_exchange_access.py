@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from factories import ROOT, bearers, make_client, make_org, make_resource, make_user
 from haihe.catalogue import service as catalogue
+from haihe.core import calendar
 from haihe.core.auth import Role
-from haihe.exchange import api, calendar, decisions, service
-from haihe.exchange.calendar import DayEntry
-from haihe.exchange.models import DayKind
+from haihe.core.calendar import DayEntry, DayKind
+from haihe.exchange import api, decisions, service
 from haihe.exchange.schemas import ApproveIn, RequestIn
 
 PRINCIPALS = [

@@ -14,10 +14,10 @@ from haihe.audit.models import AuditEntry
 from haihe.catalogue import service as catalogue
 from haihe.catalogue.models import SharingMode
 from haihe.core.auth import Principal, Role
+from haihe.core.calendar import DayEntry, DayKind, set_days
 from haihe.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from haihe.exchange import decisions, repository, service
-from haihe.exchange.calendar import DayEntry, set_days
-from haihe.exchange.models import DayKind, GrantBasis, GrantStatus, RequestStatus
+from haihe.exchange.models import GrantBasis, GrantStatus, RequestStatus
 from haihe.exchange.schemas import ApproveIn, LegalBasisIn, RenewIn, RequestIn
 from haihe.orgs.auth import principal_of_user
 from haihe.orgs.models import User

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from haihe.catalogue.models import Resource, ResourceStatus, SharingMode
 from haihe.core.auth import Principal, system_principal
+from haihe.core.calendar import city_today
 from haihe.core.db import utcnow
 from haihe.core.settings import Settings
 from haihe.exchange import decisions, service
-from haihe.exchange.calendar import city_today
 from haihe.exchange.schemas import ApproveIn, RequestIn
 from haihe.orgs.models import Organisation
 

@@ -7,10 +7,11 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Response
 
+from haihe.core import calendar
+from haihe.core.calendar import DayEntry
 from haihe.core.errors import Forbidden, NotFound
 from haihe.core.web import CurrentPrincipal, DbSession
-from haihe.exchange import calendar, decisions, repository, service
-from haihe.exchange.calendar import DayEntry
+from haihe.exchange import decisions, repository, service
 from haihe.exchange.models import GrantStatus
 from haihe.exchange.schemas import (
     ApproveIn,

@@ -12,12 +12,13 @@ from typing import Any, Literal
 import typer
 from sqlalchemy.orm import Session
 
+from haihe.core import calendar
 from haihe.core.auth import Principal, system_principal
+from haihe.core.calendar import city_today
 from haihe.core.clikit import JsonOption, print_json, print_table, session_for, settings_of
 from haihe.core.db import utcnow
 from haihe.core.errors import InvalidInput, NotFound
-from haihe.exchange import calendar, decisions, service
-from haihe.exchange.calendar import city_today
+from haihe.exchange import decisions, service
 from haihe.exchange.schemas import ApproveIn, GrantOut, LegalBasisIn, RenewIn, RequestIn, RequestOut
 from haihe.orgs import repository as orgs_repo
 from haihe.orgs.auth import principal_of_user

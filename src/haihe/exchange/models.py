@@ -1,5 +1,5 @@
-"""Tables of the exchange: requests, grants, their daily usage, the working-day calendar, bulk
-exports and change subscriptions.
+"""Tables of the exchange: requests, grants, their daily usage, bulk exports and change
+subscriptions. (The working-day calendar is the kit's: ``haihe.core.calendar``.)
 
 Items, modes and row scope are JSON lists: ``items`` are data-item names of the resource,
 ``modes`` are ``SharingMode`` values, ``scope`` is a list of conditions (see ``scope.py``) that
@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from haihe.core.calendar import CalendarDay, DayKind  # noqa: F401, E402  (moved; see calendar.py)
 from haihe.core.db import Base, UTCDateTime, str_enum, utcnow
 
 
@@ -51,13 +52,6 @@ class GrantBasis(StrEnum):
     UNCONDITIONAL = "unconditional"  # 无条件共享: granted on request
     APPROVED = "approved"  # 有条件共享: the provider approved
     LEGAL_BASIS = "legal_basis"  # 不予共享: the platform admin recorded a legal basis
-
-
-class DayKind(StrEnum):
-    """A calendar exception: a holiday on a weekday, or a working weekend day (调休)."""
-
-    HOLIDAY = "holiday"  # 法定节假日
-    WORKDAY = "workday"  # 调休上班
 
 
 class ExportStatus(StrEnum):
@@ -158,16 +152,6 @@ class GrantUsage(Base):
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     calls: Mapped[int] = mapped_column(BigInteger, default=0)
     rows: Mapped[int] = mapped_column(BigInteger, default=0)
-
-
-class CalendarDay(Base):
-    """An exception to Monday-Friday working days — 节假日安排 (holidays and 调休 workdays)."""
-
-    __tablename__ = "exchange_calendar"
-
-    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    kind: Mapped[DayKind] = mapped_column(str_enum(DayKind, "day_kind"))
-    name: Mapped[str] = mapped_column(String(100))
 
 
 class ExportJob(Base):

@@ -11,12 +11,12 @@ from pydantic import ValidationError
 from haihe.catalogue import service as catalogue
 from haihe.catalogue.models import Resource, SharingMode, SharingType
 from haihe.core.auth import Principal, Role
+from haihe.core.calendar import city_today
 from haihe.core.db import utcnow
 from haihe.core.errors import HaiheError
 from haihe.core.templating import RenderedError, render
 from haihe.core.web import CurrentPrincipal, DbSession
 from haihe.exchange import decisions, service
-from haihe.exchange.calendar import city_today
 from haihe.exchange.models import GrantStatus, RequestStatus
 from haihe.exchange.schemas import ApproveIn, LegalBasisIn, RenewIn, RequestIn
 from haihe.orgs import service as orgs

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from haihe.catalogue.models import DataItem, Resource
 from haihe.exchange.models import (
     AccessRequest,
-    CalendarDay,
     Grant,
     GrantStatus,
     GrantUsage,
@@ -280,16 +279,4 @@ def grants_past_expiry(session: Session, *, now: dt.datetime) -> Sequence[Grant]
         select(Grant)
         .where(Grant.status == GrantStatus.ACTIVE, Grant.expires_at <= now)
         .order_by(Grant.id)
-    ).all()
-
-
-# ---------------------------------------------------------------- calendar
-
-
-def calendar_days(session: Session, start: dt.date, end: dt.date) -> Sequence[CalendarDay]:
-    """Calendar exceptions from ``start`` to ``end``, both included, in order."""
-    return session.scalars(
-        select(CalendarDay)
-        .where(CalendarDay.day >= start, CalendarDay.day <= end)
-        .order_by(CalendarDay.day)
     ).all()

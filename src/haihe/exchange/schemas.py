@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
 
 from haihe.catalogue.models import Resource, SharingMode
+from haihe.core.calendar import DayKind
 from haihe.exchange import repository
 from haihe.exchange.models import (
     AccessRequest,
-    DayKind,
     Grant,
     GrantBasis,
     GrantStatus,

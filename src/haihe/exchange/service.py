@@ -20,10 +20,10 @@ from haihe.audit import service as audit
 from haihe.catalogue import service as catalogue
 from haihe.catalogue.models import Resource, ResourceStatus, SharingMode, SharingType
 from haihe.core.auth import Principal, Role, system_principal
+from haihe.core.calendar import add_working_days, city_today, working_days_between
 from haihe.core.db import utcnow
 from haihe.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from haihe.exchange import repository
-from haihe.exchange.calendar import add_working_days, city_today, working_days_between
 from haihe.exchange.models import AccessRequest, Grant, GrantBasis, GrantStatus, RequestStatus
 from haihe.exchange.schemas import Describer, GrantOut, RenewIn, RequestIn, RequestOut
 from haihe.exchange.scope import check_conditions

@@ -10,17 +10,17 @@ import pytest
 from sqlalchemy.orm import Session
 
 from haihe.cli import main
-from haihe.core.errors import InvalidInput
-from haihe.core.settings import Settings
-from haihe.exchange.calendar import (
+from haihe.core.calendar import (
     DayEntry,
+    DayKind,
     add_working_days,
     parse_csv,
     read_file,
     set_days,
     working_days_between,
 )
-from haihe.exchange.models import DayKind
+from haihe.core.errors import InvalidInput
+from haihe.core.settings import Settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "holidays-example.toml"
 FRI, SAT, MON = dt.date(2026, 9, 18), dt.date(2026, 9, 19), dt.date(2026, 9, 21)
