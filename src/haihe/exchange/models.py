@@ -25,7 +25,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from haihe.core.calendar import CalendarDay, DayKind  # noqa: F401, E402  (moved; see calendar.py)
 from haihe.core.db import Base, UTCDateTime, str_enum, utcnow
 
 
