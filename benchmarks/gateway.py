@@ -231,6 +231,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_SERVERS: dict[int, int] = {}  # port → pid of the process supervising its workers
+
+
+def worker_cpu(port: int) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by each worker process serving ``port``."""
+    parent = _SERVERS.get(port)
+    children = Path(f"/proc/{parent}/task/{parent}/children")
+    if parent is None or not children.exists():
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in map(int, children.read_text().split()):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            used[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
 @contextlib.contextmanager
 def server(app: str, env: dict[str, str], workers: int, *, factory: bool = False) -> Iterator[int]:
     """Serve ``app`` with uvicorn in ``workers`` processes on a free port until the block ends."""
@@ -238,6 +256,7 @@ def server(app: str, env: dict[str, str], workers: int, *, factory: bool = False
     cmd = [sys.executable, __file__, "--serve", app, "--port", str(port)]
     cmd += ["--workers", str(workers), *(["--factory"] if factory else [])]
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=HERE, start_new_session=True)
+    _SERVERS[port] = proc.pid
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -315,12 +334,18 @@ def drive(
         if time.time() >= warm:
             latencies.append(t1 - t0)
     sock.close()
-    out.put((latencies, bad, sample))
+    out.put((latencies, bad, sample, n))
 
 
 def load(port: int, requests: list[bytes], clients: int, seconds: float) -> dict[str, Any]:
-    """Drive the server from ``clients`` processes; return requests/s, p50, p99 and errors."""
+    """Drive the server from ``clients`` processes; return requests/s, p50, p99 and errors,
+    and the workers' CPU time per request and how it was shared between them.
+
+    CPU per request hardly depends on what else the machine runs, where requests/s does: it
+    says what the server would do on cores of its own (``cores / cpu per request``).
+    """
     queue: Any = mp.Queue()
+    cpu_before = worker_cpu(port)
     start = time.time() + 1.0
     warm, stop = start + 2.0, start + 2.0 + seconds
     procs = [
@@ -332,6 +357,9 @@ def load(port: int, requests: list[bytes], clients: int, seconds: float) -> dict
     results = [queue.get() for _ in procs]
     for p in procs:
         p.join()
+    cpu_after = worker_cpu(port)
+    spent = [cpu_after[pid] - cpu_before[pid] for pid in cpu_after if pid in cpu_before]
+    served = sum(r[3] for r in results)
     latencies = sorted(x for r in results for x in r[0])
     bad = sum(r[1] for r in results)
     samples = [r[2] for r in results if r[2]]
@@ -341,6 +369,8 @@ def load(port: int, requests: list[bytes], clients: int, seconds: float) -> dict
         "p99": latencies[int(len(latencies) * 0.99)] * 1000,
         "bad": bad,
         "sample": samples[0].decode(errors="replace") if samples else "",
+        "cpu_us": sum(spent) / served * 1e6 if served and spent else float("nan"),
+        "shares": [x / sum(spent) for x in spent] if spent and sum(spent) else [],
     }
 
 
@@ -405,11 +435,13 @@ def compare(
         f"{args.seconds:.0f} s each, {os.cpu_count()} CPUs, control database "
         f"{'PostgreSQL' if args.pg else 'SQLite'}{what}\n"
     )
-    print(f"{'endpoint':<38}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    print(f"{'endpoint':<38}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}"
+          f"{'CPU µs/req':>12}  workers' shares")  # fmt: skip
     names = {"haihe": haihe[0], "bare": bare[0]}
     for key, r in results.items():
+        shares = " / ".join(f"{x:.0%}" for x in r["shares"])
         print(f"{names[key]:<38}{r['rps']:>10,.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}"
-              f"{r['bad']:>8}")  # fmt: skip
+              f"{r['bad']:>8}{r['cpu_us']:>12,.0f}  {shares}")  # fmt: skip
     ratio = results["haihe"]["rps"] / results["bare"]["rps"]
     print(f"\nHaihe / bare throughput: {ratio:.2f}")
     for key, r in results.items():
