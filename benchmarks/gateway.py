@@ -280,7 +280,14 @@ def serve(app: str, port: int, workers: int, factory: bool) -> None:
     from haihe.serving import run_workers
 
     run_workers(
-        app, host="127.0.0.1", port=port, workers=workers, factory=factory, log_level="warning"
+        app,
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        factory=factory,
+        log_level="warning",
+        access_log=False,
+        worker_env=lambda n: {"HAIHE_AUDIT_CHAIN": f"main.w{n}"},  # as `haihe serve` does
     )
 
 
