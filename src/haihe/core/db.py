@@ -120,8 +120,12 @@ class SQLiteWriteQueue:
     def __init__(self, path: Path, timeout: float = 30.0) -> None:
         self.path = path
         self.timeout = timeout
-        self._threads = threading.RLock()
-        self._held = threading.local()
+        # Not an RLock: a transaction may end on another thread than the one that began writing
+        # (FastAPI runs a sync dependency's exit on a worker thread of its own), and an RLock
+        # may only be released by its owner. The owner is remembered to let a thread re-enter.
+        self._state = threading.Condition()
+        self._owner: int | None = None
+        self._depth = 0
         self._fd: int | None = None
 
     def install(self, engine: Engine) -> None:
@@ -145,17 +149,18 @@ class SQLiteWriteQueue:
             self._release()
 
     def _acquire(self) -> None:
-        if not self._threads.acquire(timeout=self.timeout):
-            raise StorageError(f"the database stayed busy for {self.timeout:.0f} s; try again")
-        depth = getattr(self._held, "depth", 0)
-        self._held.depth = depth + 1
-        if depth:
-            return
+        me = threading.get_ident()
+        with self._state:
+            if self._depth and self._owner == me:
+                self._depth += 1
+                return
+            if not self._state.wait_for(lambda: not self._depth, timeout=self.timeout):
+                raise StorageError(f"the database stayed busy for {self.timeout:.0f} s; try again")
+            self._owner, self._depth = me, 1
         try:
             self._lock_file()
         except BaseException:
-            self._held.depth = 0
-            self._threads.release()
+            self._free()
             raise
 
     def _lock_file(self) -> None:
@@ -176,10 +181,21 @@ class SQLiteWriteQueue:
                 pause = min(pause * 2, 0.001)
 
     def _release(self) -> None:
-        self._held.depth -= 1
-        if not self._held.depth and self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._threads.release()
+        with self._state:
+            if not self._depth:
+                return
+            self._depth -= 1
+            if self._depth:
+                return
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self._owner = None
+            self._state.notify()
+
+    def _free(self) -> None:
+        with self._state:
+            self._owner, self._depth = None, 0
+            self._state.notify()
 
 
 def make_engine(settings: Settings) -> Engine:
