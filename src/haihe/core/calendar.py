@@ -37,7 +37,7 @@ class DayKind(StrEnum):
 class CalendarDay(Base):
     """An exception to Monday-Friday working days — 节假日安排 (holidays and 调休 workdays)."""
 
-    __tablename__ = "exchange_calendar"
+    __tablename__ = "calendar_days"
 
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     kind: Mapped[DayKind] = mapped_column(str_enum(DayKind, "day_kind"))
