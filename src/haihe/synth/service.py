@@ -31,6 +31,7 @@ from haihe.synth import (
     benefits,
     city,
     economy,
+    environment,
     insurance,
     reference,
     registry,
@@ -74,6 +75,7 @@ STEPS: tuple[tuple[str, Step], ...] = (
     ("transit taps", activity.write_transit_taps),
     ("utility payments", utilities.write_utilities),
     ("mobile subscriptions", utilities.write_mobile),
+    ("air quality", environment.write_air_quality),
     ("ground truth", truth.write_truth),
 )
 
