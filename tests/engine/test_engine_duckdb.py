@@ -20,7 +20,6 @@ from haihe.engine import (
     DuckDBEngine,
     Engine,
     EngineError,
-    EngineUnavailable,
     Manifest,
     VersionStore,
     VersionWriter,
@@ -229,11 +228,3 @@ def test_make_engine_builds_duckdb_from_settings(tmp_path: Path) -> None:
         assert engine.scalar(engine.table(store, manifest).count()) == 10
     assert store.root == tmp_path / "data" / "resources"
     assert (tmp_path / "data" / "tmp" / "duckdb").is_dir()
-
-
-def test_spark_is_a_named_unfinished_path(tmp_path: Path) -> None:
-    with pytest.raises(EngineUnavailable, match="verification issue") as caught:
-        make_engine(settings_for(tmp_path, engine="spark"))
-
-    assert isinstance(caught.value, ConfigError)
-    assert caught.value.to_dict()["error"]["code"] == "engine_unavailable"

@@ -51,6 +51,7 @@ def expected(who: str, ok: int, admitted: set[str], refused: int = 403) -> int:
 
 ROWS: list[tuple[str, str, int, set[str], int]] = [
     ("GET", "/api/v1/verify/rules", 200, SIGNED_IN, 403),
+    ("GET", "/api/v1/verify/scenarios", 200, SIGNED_IN, 403),
     ("GET", "/api/v1/verify/bindings", 200, SIGNED_IN, 403),
     ("PUT", "/api/v1/verify/bindings/{role}", 200, {"platform"}, 403),
     ("DELETE", "/api/v1/verify/bindings/{role}", 204, {"platform"}, 403),

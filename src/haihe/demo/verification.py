@@ -6,7 +6,11 @@ consumer departments of the seed scenarios — transport (JT, the elderly bus-ca
 security (RS, pension certification and the death-triggered stop) and the housing fund (GJJ,
 withdrawals by low-income families) — request verify grants naming the items the rules read,
 which the providers approve; then each asks a few single checks at the counter through its API
-client, and RS runs one batch job over a few thousand pension recipients.
+client. Then the five seed scenarios run as batch jobs over each consumer's own list — JT's
+elderly bus cards, RS's pensioners (certification, and the stop on death), GJJ's withdrawal
+applications, MZ's hardship household members (social-security outreach) — and each is scored
+against the city's ground truth (precision and recall of its list, kept on the job for its
+report page).
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from rich.progress import Progress
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,47 +36,92 @@ from haihe.exchange import decisions
 from haihe.exchange import service as exchange
 from haihe.exchange.schemas import ApproveIn, RequestIn
 from haihe.synth import CityManifest
-from haihe.verification import checks, jobs
+from haihe.verification import checks, jobs, scoring
 from haihe.verification import service as verification
+from haihe.verification.matching import MATCH_ITEMS
 from haihe.verification.models import JobStatus
 from haihe.verification.rules import get_rule
+from haihe.verification.scenarios import get_scenario
 from haihe.verification.schemas import SubjectIn
+from haihe.verification.service import IDENTITY_ROLE
 
-# source role → (provider, entry name) in the synthetic city
-SOURCES: dict[str, tuple[str, str]] = {
-    "deaths": ("WJW", "居民死亡医学证明"),
-    "cremations": ("MZ", "火化信息"),
-    "low_income": ("MZ", "最低生活保障对象"),
-    "household": ("GA", "户籍人口登记信息"),
-    "transit": ("JT", "公共交通刷卡记录"),
-    "medical": ("WJW", "医疗机构就诊记录"),
-    "water": ("ZLS", "居民水费缴纳记录"),
-    "electricity": ("DL", "居民电费缴纳记录"),
-    "gas": ("RQ", "居民燃气费缴纳记录"),
-    "mobile": ("DX", "移动电话实名登记信息"),
+# source role → the synthetic city's dataset that plays it
+ROLE_DATASETS: dict[str, str] = {
+    "deaths": "WJW.death_certificates",
+    "cremations": "MZ.cremations",
+    "low_income": "MZ.minimum_living_security",
+    "household": "GA.household_registration",
+    "transit": "JT.transit_taps",
+    "medical": "WJW.medical_visits",
+    "water": "ZLS.water_payments",
+    "electricity": "DL.electricity_payments",
+    "gas": "RQ.gas_payments",
+    "mobile": "DX.mobile_subscriptions",
+    "heating": "GR.heating_payments",
+    "checkups": "WJW.health_checkups",
+    "medical_insurance": "YB.medical_insurance",
+    "housing_fund": "GJJ.accounts",
+    "pension_insurance": "RS.pension_insurance",
+    "pensions": "RS.pension_recipients",
 }
-# consumer → (purpose, the rules it checks) — the seed scenarios' departments
-CONSUMERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "JT": ("老年人乘车优待卡资格核验", ("alive", "registered_resident")),
-    "RS": ("养老金领取资格认证及死亡停发", ("alive", "evidence_of_life")),
-    "GJJ": ("低保家庭提取住房公积金核验", ("low_income_holder",)),
+# consumer → (purpose, the rules it checks, its scenarios) — the seed scenarios' departments
+CONSUMERS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "JT": ("老年人乘车优待卡资格核验", ("alive", "registered_resident"), ("bus_card_audit",)),
+    "RS": (
+        "养老金领取资格认证及死亡停发",
+        ("alive", "evidence_of_life"),
+        ("pension_certification", "pension_death_stop"),
+    ),
+    "GJJ": (
+        "低保家庭提取住房公积金核验",
+        ("low_income_holder",),
+        ("housing_fund_low_income",),
+    ),
+    "MZ": ("困难家庭社保精准扩面", ("registered_resident",), ("social_security_outreach",)),
 }
-BATCH_SUBJECTS = 3000  # pension recipients in the batch job (fewer when the city is small)
+# scenario → the consumer's own list, as SQL over the city's datasets ({DATASET.id} → file)
+INPUTS: dict[str, str] = {
+    "bus_card_audit": "SELECT id_number, name, birth_date, district_code AS region, card_no, "
+    "status FROM {JT.elderly_bus_cards}",
+    "pension_certification": "SELECT id_number, name, birth_date, district_code AS region, "
+    "pension_no FROM {RS.pension_recipients}",
+    "pension_death_stop": "SELECT id_number, name, birth_date, district_code AS region, "
+    "pension_no, monthly_amount, status FROM {RS.pension_recipients}",
+    "housing_fund_low_income": "SELECT a.id_number, a.name, a.application_no, "
+    "c.status AS account_status FROM {GJJ.withdrawal_applications} a "
+    "LEFT JOIN {GJJ.accounts} c USING (account_no)",
+    "social_security_outreach": "SELECT DISTINCT g.id_number, g.name, g.birth_date, "
+    "g.district_code AS region, g.household_no FROM {GA.household_registration} g "
+    "WHERE g.household_no IN (SELECT household_no FROM {GA.household_registration} "
+    "WHERE id_number IN (SELECT id_number FROM {MZ.minimum_living_security} "
+    "UNION SELECT id_number FROM {CL.disability_certificates})) ORDER BY g.household_no, "
+    "g.id_number",
+}
 SUBJECTS_PER_CHECK = 3
 
 
 @dataclass
+class ScenarioRun:
+    """One scenario's job and its score against the ground truth."""
+
+    scenario: str
+    consumer: str
+    job_id: int
+    subjects: int
+    outcomes: dict[str, int]
+    score: dict[str, Any]
+    derived: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
 class Verified:
-    """What the step did: grants, single checks (by verdict) and the batch job."""
+    """What the step did: grants, single checks (by verdict) and the scenario jobs."""
 
     bound: int = 0
     grants: int = 0
     checks: int = 0
     verdicts: Counter[str] = field(default_factory=Counter)
-    job_id: int | None = None
-    job_subjects: int = 0
-    job_verdicts: dict[str, int] = field(default_factory=dict)
-    result: Path | None = None
+    scenarios: list[ScenarioRun] = field(default_factory=list)
 
 
 def verify_in_the_city(
@@ -86,11 +134,11 @@ def verify_in_the_city(
     synth_dir: Path,
     progress: Progress,
 ) -> Verified:
-    """Bind, grant, check and run one batch job; ``principals``: consumers' API clients."""
+    """Bind, grant, check and run the five scenarios; ``principals``: consumers' API clients."""
     done = Verified()
-    task = progress.add_task("verification", total=4)
+    task = progress.add_task("verification", total=2 + len(INPUTS))
     with transaction(factory) as session:
-        done.bound, done.grants = _bind_and_grant(session, actor=actor)
+        done.bound, done.grants = bind_and_grant(session, actor=actor, manifest=manifest)
     progress.advance(task)
     on = manifest.as_of
     params: dict[str, dict[str, Any]] = {
@@ -103,7 +151,7 @@ def verify_in_the_city(
         },
     }
     people = _people(manifest, synth_dir)
-    for consumer, (_, rules) in CONSUMERS.items():
+    for consumer, (_, rules, _) in CONSUMERS.items():
         for rule in rules:
             subjects = [SubjectIn(id_number=n) for n in people[rule]]
             with transaction(factory) as session:
@@ -119,31 +167,50 @@ def verify_in_the_city(
             done.checks += 1
             done.verdicts.update(a.verdict for a in answer.answers)
     progress.advance(task)
-    _batch(factory, settings, principals["RS"], manifest, synth_dir, params["alive"], done)
-    progress.advance(task, 2)
+    for consumer, (_, _, names) in CONSUMERS.items():
+        for name in names:
+            done.scenarios.append(
+                run_scenario(
+                    factory,
+                    settings=settings,
+                    actor=principals[consumer],
+                    consumer=consumer,
+                    scenario=name,
+                    manifest=manifest,
+                    synth_dir=synth_dir,
+                )
+            )
+            progress.advance(task)
     return done
 
 
-def _bind_and_grant(session: Session, *, actor: Principal) -> tuple[int, int]:
+def bind_and_grant(
+    session: Session, *, actor: Principal, manifest: CityManifest
+) -> tuple[int, int]:
     """Bind every role to its entry; each consumer requests verify on the sources of its rules
-    (the items those rules read), and the provider approves. Returns (bound, granted)."""
+    and scenarios (the items they read, and the register's for identity matching) except its
+    own, and the provider approves. Returns (bound, granted)."""
     codes = {}
-    for role, (provider, name_zh) in SOURCES.items():
-        resource = entry_of(session, provider, name_zh)
+    for role, dataset_id in ROLE_DATASETS.items():
+        dataset = manifest.dataset(dataset_id)
+        resource = entry_of(session, dataset.provider, dataset.name_zh)
         if resource is None:
-            raise StorageError(f"the demo's city has no published {provider} {name_zh}")
+            raise StorageError(f"the demo's city has no published {dataset_id}")
         verification.bind(session, actor=actor, role=role, code=resource.code)
-        codes[role] = resource.code
+        codes[role] = (resource.code, dataset.provider)
     granted = 0
-    for consumer, (purpose, rules) in CONSUMERS.items():
-        needed: dict[str, list[str]] = {}
-        for name in rules:
+    for consumer, (purpose, rules, names) in CONSUMERS.items():
+        needed: dict[str, list[str]] = {IDENTITY_ROLE: list(MATCH_ITEMS)}
+        wanted = set(rules) | {st.rule for n in names for st in get_scenario(n).steps}
+        for name in sorted(wanted):
             for role, source in get_rule(name).sources.items():
-                needed.setdefault(role, [])
-                needed[role] = list(dict.fromkeys([*needed[role], *source.items]))
+                needed[role] = list(dict.fromkeys([*needed.get(role, []), *source.items]))
         for role, items in needed.items():
+            code, provider = codes[role]
+            if provider == consumer:
+                continue  # its own data: no grant needed
             data = RequestIn(
-                resource_code=codes[role],
+                resource_code=code,
                 consumer_org_code=consumer,
                 items=items,
                 purpose=purpose,
@@ -156,6 +223,70 @@ def _bind_and_grant(session: Session, *, actor: Principal) -> tuple[int, int]:
             )
             granted += 1
     return len(codes), granted
+
+
+def scenario_input(scenario: str, manifest: CityManifest, synth_dir: Path) -> pa.Table:
+    """The consumer's own list for ``scenario``, read from the city's datasets."""
+    import duckdb
+
+    sql = INPUTS[scenario]
+    for dataset in manifest.datasets:
+        sql = sql.replace("{" + dataset.id + "}", f"read_parquet('{synth_dir / dataset.path}')")
+    with duckdb.connect() as con:
+        return con.sql(sql).to_arrow_table()
+
+
+def run_scenario(
+    factory: sessionmaker[Session],
+    *,
+    settings: Settings,
+    actor: Principal,
+    consumer: str,
+    scenario: str,
+    manifest: CityManifest,
+    synth_dir: Path,
+    engine: str = "duckdb",
+) -> ScenarioRun:
+    """Run ``scenario`` over the consumer's list as of the city's day; score it (kept)."""
+    upload = settings.data_dir / "verify" / f"demo-{scenario}.parquet"
+    upload.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(scenario_input(scenario, manifest, synth_dir), upload)
+    on = manifest.as_of.isoformat()
+    with transaction(factory) as session:
+        job_id = jobs.create_job(
+            session,
+            actor=actor,
+            settings=settings,
+            name=scenario,
+            params={"on": on},
+            input_path=upload,
+            engine=engine,
+            today=manifest.as_of,
+        ).id
+    status = jobs.run_job(factory, settings, job_id)
+    truth = synth_dir / manifest.truth_file(_truth_of(scenario)).path
+    with transaction(factory) as session:
+        job = jobs.get_job(session, actor=actor, job_id=job_id)
+        if status is not JobStatus.SUCCEEDED:
+            raise StorageError(f"the demo's {scenario} job {job_id} failed: {job.error}")
+        score = scoring.score_job(
+            session, actor=actor, settings=settings, job_id=job_id, truth=truth
+        )
+        return ScenarioRun(
+            scenario=scenario,
+            consumer=consumer,
+            job_id=job_id,
+            subjects=job.subjects,
+            outcomes=dict(job.summary.get("outcomes", {})),
+            score=score,
+            derived=dict(job.summary.get("derived", {})),
+        )
+
+
+def _truth_of(scenario: str) -> str:
+    spec = get_scenario(scenario).score
+    assert spec is not None
+    return spec.truth
 
 
 def _people(manifest: CityManifest, synth_dir: Path) -> dict[str, list[str]]:
@@ -174,38 +305,3 @@ def _people(manifest: CityManifest, synth_dir: Path) -> dict[str, list[str]]:
         "low_income_holder": [*ids("MZ.minimum_living_security"), *living[:1]],
         "evidence_of_life": [*living, *dead[:1]],
     }
-
-
-def _batch(
-    factory: sessionmaker[Session],
-    settings: Settings,
-    actor: Principal,
-    manifest: CityManifest,
-    synth_dir: Path,
-    params: dict[str, Any],
-    done: Verified,
-) -> None:
-    """RS checks up to ``BATCH_SUBJECTS`` pension recipients are alive, as a batch job."""
-    path = synth_dir / manifest.dataset("RS.pension_recipients").path
-    ids = pq.read_table(path, columns=["id_number"]).column(0).slice(0, BATCH_SUBJECTS)
-    upload = settings.data_dir / "verify" / "demo-pension-recipients.csv"
-    upload.parent.mkdir(parents=True, exist_ok=True)
-    pacsv.write_csv(pa.table({"id_number": ids.cast(pa.string())}), upload)
-    with transaction(factory) as session:
-        job = jobs.create_job(
-            session,
-            actor=actor,
-            settings=settings,
-            rule_name="alive",
-            params=params,
-            input_path=upload,
-        )
-        job_id = job.id
-    status = jobs.run_job(factory, settings, job_id)
-    with factory() as session:
-        job = jobs.get_job(session, actor=actor, job_id=job_id)
-        if status is not JobStatus.SUCCEEDED:
-            raise StorageError(f"the demo's verification job {job_id} failed: {job.error}")
-        done.job_id, done.job_subjects = job_id, job.subjects
-        done.job_verdicts = dict(job.summary.get("verdicts", {}))
-        done.result = jobs.result_path(settings, job)

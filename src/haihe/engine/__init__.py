@@ -86,9 +86,11 @@ def make_engine(settings: Settings) -> Engine:
             threads=settings.duckdb_threads or None,
             temp_dir=settings.data_dir / "tmp" / "duckdb",
         )
+    if settings.engine == "spark":
+        from haihe.engine.spark import SparkEngine, spark_conf
+
+        return SparkEngine(master=settings.spark_master, conf=spark_conf(settings.spark_conf))
     raise EngineUnavailable(
-        f"engine {settings.engine!r} is not available yet: Spark support arrives with the "
-        "verification issue, as a PySpark backend of the same Engine interface. "
-        "Set HAIHE_ENGINE=duckdb.",
+        f"engine {settings.engine!r} is not available; set HAIHE_ENGINE=duckdb or spark.",
         details={"engine": settings.engine},
     )

@@ -24,6 +24,7 @@ from haihe.exchange.gateway_api import request_id_of
 from haihe.verification import checks, jobs, repository, service
 from haihe.verification.models import VerificationJob
 from haihe.verification.rules import registry
+from haihe.verification.scenarios import Scenario, scenarios
 from haihe.verification.schemas import (
     BindIn,
     BindingOut,
@@ -32,10 +33,31 @@ from haihe.verification.schemas import (
     JobOut,
     ParameterOut,
     RuleOut,
+    ScenarioOut,
 )
 
 router = APIRouter(prefix="/api/v1/verify", tags=["verification"])
 UPLOAD_SUFFIXES = (".csv", ".txt", ".parquet")
+
+
+def scenario_out(s: Scenario) -> ScenarioOut:
+    return ScenarioOut(
+        name=s.name,
+        version=s.version,
+        title_zh=s.title_zh,
+        title_en=s.title_en,
+        description_zh=s.description_zh,
+        description_en=s.description_en,
+        input_columns=["id_number", *s.keep],
+        parameters=[
+            ParameterOut(name=p.name, type=p.type, default=p.default, help=p.help)
+            for p in s.parameters.values()
+        ],
+        steps={st.name: st.rule for st in s.steps},
+        outcomes=s.outcome_names(),
+        primary=s.primary,
+        derived=[d.name for d in s.derived],
+    )
 
 
 def job_out(job: VerificationJob) -> JobOut:
@@ -43,6 +65,9 @@ def job_out(job: VerificationJob) -> JobOut:
         id=job.id,
         rule=job.rule,
         rule_version=job.rule_version,
+        kind=job.kind,
+        engine=job.engine,
+        score=job.score,
         params=job.params,
         status=job.status.value,
         input_name=job.input_name,
@@ -86,6 +111,12 @@ def list_rules(principal: CurrentPrincipal) -> list[RuleOut]:
     ]
 
 
+@router.get("/scenarios", response_model=list[ScenarioOut])
+def list_scenarios(principal: CurrentPrincipal) -> list[ScenarioOut]:
+    """The verification scenarios of this installation: steps (rules), outcomes, input list."""
+    return [scenario_out(s) for s in sorted(scenarios().values(), key=lambda s: s.name)]
+
+
 @router.get("/bindings", response_model=list[BindingOut])
 def list_bindings(session: DbSession, principal: CurrentPrincipal) -> list[BindingOut]:
     """Every source role the rules read, with the catalogue entry bound to it here."""
@@ -112,11 +143,13 @@ def create_job(
     session: DbSession,
     settings: AppSettings,
     actor: CurrentPrincipal,
-    rule: Annotated[str, Form(description="The rule to run.")],
+    rule: Annotated[str, Form(description="The rule or scenario to run.")],
     file: Annotated[UploadFile, File(description="Subjects: CSV (UTF-8/GBK) or Parquet.")],
-    params: Annotated[str, Form(description="The rule's parameters as a JSON object.")] = "{}",
+    params: Annotated[str, Form(description="Its parameters as a JSON object.")] = "{}",
+    engine: Annotated[str, Form(description="duckdb (default) or spark.")] = "duckdb",
 ) -> JobOut:
-    """Queue a batch verification of the uploaded subjects; poll the job, then download."""
+    """Queue a batch verification (a rule, or a scenario and its lists) of the uploaded
+    subjects; poll the job, then download."""
     try:
         given = json.loads(params)
     except json.JSONDecodeError as exc:
@@ -136,10 +169,11 @@ def create_job(
             session,
             actor=actor,
             settings=settings,
-            rule_name=rule,
+            name=rule,
             params=given,
             input_path=upload,
             input_name=name,
+            engine=engine,
         )
     finally:
         upload.unlink(missing_ok=True)

@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from haihe.core.auth import Principal
 from haihe.core.errors import InvalidInput, NotFound
-from haihe.core.identity import normalise_id
+from haihe.core.identity import compose_id, normalise_id
 from haihe.core.masking import mask_id_number, pseudonymise
 from haihe.core.settings import Settings
 from haihe.engine import make_rowstore, make_store
 from haihe.engine.rowstore import RowTable, quote
-from haihe.verification import service
+from haihe.verification import register, service
 from haihe.verification.rules import Check, get_rule
 from haihe.verification.schemas import CheckOut, SourceOut, SubjectAnswer, SubjectIn
 from haihe.verification.service import UNKNOWN, BoundSource, Plan
@@ -47,7 +47,10 @@ def check_subjects(
 
     NotFound for an unknown rule or a source without a current version, Conflict for an unbound
     source, Forbidden (audited) without verify grants, InvalidInput for bad parameters. An
-    invalid ID number is answered ``unknown`` with its reason, not refused.
+    invalid ID number is answered ``unknown`` with its reason, not refused — unless the subject
+    gives a name (and birth date, region) that identity matching links to one person in the
+    register (``register``): then that person is checked, with the confidence of the match and
+    the reasons ``id_…;identity_matched``.
     """
     rule = get_rule(rule_name)
     plan = service.prepare(
@@ -62,30 +65,50 @@ def check_subjects(
     tables = {role: _table(settings, s) for role, s in plan.sources.items()}
     key = settings.secret_key_bytes()
     answers, tokens, counts = [], [], Counter[str]()
+    identity = _Identity(session, actor, settings)
     for ref, subject in enumerate(subjects):
         raw = subject.id_number
+        prefix: list[str] = []
+        confidence = 1.0
         try:
             number = normalise_id(raw, today=today)
         except InvalidInput as exc:
-            verdict, reasons = UNKNOWN, [f"id_{exc.details['reason']}"]
-            shown, confidence = mask_id_number(raw) if len(raw) >= 10 else "***", 0.0
-        else:
-            body = int(number[:17])
-            held: dict[str, bool | None] = {
-                c.name: _exists(tables[c.source or ""], plan, c, number)
-                for c in plan.checks
-                if c.kind == "exists"
-            }
-            held.update(service.age_checks(plan, body))
-            verdict, reasons = service.decide(rule, _ordered(plan, held))
-            shown, confidence = mask_id_number(number), 1.0
-            tokens.append(pseudonymise(key, number))
+            problem = f"id_{exc.details['reason']}"
+            found = identity.match(subject) if subject.name else None
+            if found is None or found.body < 0:
+                verdict, reasons = UNKNOWN, [problem, *([found.how] if found else [])]
+                shown = mask_id_number(raw) if len(raw) >= 10 else "***"
+                counts[verdict] += 1
+                answers.append(
+                    SubjectAnswer(
+                        ref=ref,
+                        id_number=shown,
+                        verdict=verdict,
+                        reasons=reasons,
+                        confidence=found.confidence if found else 0.0,
+                    )
+                )
+                continue
+            number, confidence = compose_id(found.body), found.confidence
+            prefix = [problem, "identity_matched"]
+        body = int(number[:17])
+        held: dict[str, bool | None] = {
+            c.name: _exists(tables[c.source or ""], plan, c, number)
+            for c in plan.checks
+            if c.kind == "exists"
+        }
+        held.update(service.age_checks(plan, body))
+        verdict, reasons = service.decide(rule, _ordered(plan, held))
+        reasons = [*reasons, *prefix]
+        shown = mask_id_number(number)
+        tokens.append(pseudonymise(key, number))
         counts[verdict] += 1
         answers.append(
             SubjectAnswer(
                 ref=ref, id_number=shown, verdict=verdict, reasons=reasons, confidence=confidence
             )
         )
+    identity.audit(key)
     service.record_checks(
         session,
         actor=actor,
@@ -103,6 +126,46 @@ def check_subjects(
         answers=answers,
         request_id=request_id,
     )
+
+
+class _Identity:
+    """Identity matching for a check's subjects whose ID fails (``register``), the register
+    resolved on first need; ``audit`` records its use as batch jobs do."""
+
+    def __init__(self, session: Session, actor: Principal, settings: Settings) -> None:
+        self._session, self._actor, self._settings = session, actor, settings
+        self._source: BoundSource | str | None = None
+        self.tried: int = 0
+        self.found: list[int] = []
+
+    def match(self, subject: SubjectIn) -> register.Match:
+        if self._source is None:
+            self._source = service.identity_source(self._session, actor=self._actor)
+        if isinstance(self._source, str):
+            return register.Match(-1, 0.0, self._source)
+        path = register.ensure_index(self._settings, self._source.code, self._source.version)
+        found = register.match_one(
+            path,
+            id_number=subject.id_number,
+            name=subject.name,
+            birth_date=subject.birth_date.isoformat() if subject.birth_date else None,
+            region=subject.region,
+        )
+        self.tried += 1
+        if found.body >= 0:
+            self.found.append(found.body)
+        return found
+
+    def audit(self, key: bytes) -> None:
+        if self.tried and isinstance(self._source, BoundSource):
+            service.record_match(
+                self._session,
+                actor=self._actor,
+                source=self._source,
+                subjects=[pseudonymise(key, compose_id(b)) for b in self.found],
+                tried=self.tried,
+                matched=len(self.found),
+            )
 
 
 def _ordered(plan: Plan, held: Mapping[str, bool | None]) -> dict[str, bool | None]:

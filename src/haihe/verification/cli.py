@@ -18,8 +18,9 @@ from haihe.core.db import make_engine, make_session_factory
 from haihe.core.errors import InvalidInput, NotFound
 from haihe.orgs import repository as orgs_repo
 from haihe.orgs.auth import principal_of_user
-from haihe.verification import jobs, service
+from haihe.verification import jobs, scoring, service
 from haihe.verification.rules import registry
+from haihe.verification.scenarios import scenarios
 
 verify_app = typer.Typer(
     help="Data verification (数据核验): rules, source bindings, batch jobs.", no_args_is_help=True
@@ -95,6 +96,65 @@ def rules_list(as_json: bool = JsonOption) -> None:
     )
 
 
+@verify_app.command("scenarios")
+def scenarios_list(as_json: bool = JsonOption) -> None:
+    """List the verification scenarios (built-in and the city's own)."""
+    found = sorted(scenarios().values(), key=lambda s: s.name)
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": s.name,
+                    "version": s.version,
+                    "title_zh": s.title_zh,
+                    "title_en": s.title_en,
+                    "steps": {st.name: st.rule for st in s.steps},
+                    "outcomes": s.outcome_names(),
+                    "input_columns": ["id_number", *s.keep],
+                }
+                for s in found
+            ]
+        )
+        return
+    print_table(
+        ["scenario", "version", "title", "rules", "outcomes", "input"],
+        [
+            (
+                s.name,
+                s.version,
+                s.title_zh,
+                ", ".join(st.rule for st in s.steps),
+                ", ".join(s.outcome_names()),
+                ", ".join(["id_number", *s.keep]),
+            )
+            for s in found
+        ],
+    )
+
+
+@verify_app.command("score")
+def score(
+    ctx: typer.Context,
+    job_id: int,
+    truth: Path = typer.Option(..., "--truth", help="Ground truth: Parquet or CSV."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Score a finished scenario job against a ground truth (the key and yes-column its
+    scenario names); keep the precision and recall on the job for its report."""
+    settings = settings_of(ctx)
+    with session_for(settings) as session:
+        found = scoring.score_job(
+            session, actor=system_principal("cli"), settings=settings, job_id=job_id, truth=truth
+        )
+    if as_json:
+        print_json(found)
+        return
+    typer.echo(
+        f"job {job_id}: precision {found['precision']:.4f}, recall {found['recall']:.4f} "
+        f"(tp {found['tp']}, fp {found['fp']}, fn {found['fn']})"
+    )
+
+
 @verify_app.command("bindings")
 def bindings_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List the source roles and the catalogue entries bound to them."""
@@ -128,15 +188,17 @@ def unbind(ctx: typer.Context, role: str) -> None:
 @verify_app.command("run")
 def run(
     ctx: typer.Context,
-    rule: str,
+    name: str = typer.Argument(..., metavar="RULE_OR_SCENARIO"),
     input: Path = typer.Option(..., "--input", "-i", help="Subjects: CSV or Parquet."),
     output: Path = typer.Option(..., "--output", "-o", help="Answers: .csv or .parquet."),
-    param: list[str] = typer.Option([], "--param", "-p", help="A rule parameter NAME=VALUE."),
+    param: list[str] = typer.Option([], "--param", "-p", help="A parameter NAME=VALUE."),
+    engine: str = typer.Option("duckdb", "--engine", help="duckdb (default) or spark."),
     username: str | None = AsOption,
     org_code: str | None = OrgOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Verify every subject of a file against RULE; write one answer per subject, in order."""
+    """Verify every subject of a file by a rule or scenario; write one answer per subject, in
+    input order (a scenario adds its outcome: the lists)."""
     settings = settings_of(ctx)
     with session_for(settings) as session:
         actor = _actor(session, username, org_code)
@@ -144,9 +206,10 @@ def run(
             session,
             actor=actor,
             settings=settings,
-            rule_name=rule,
+            name=name,
             params=_params(param),
             input_path=input,
+            engine=engine,
         ).id
     typer.echo(f"job {job_id}", err=True)
     _run(ctx, job_id, output, as_json)
@@ -217,7 +280,7 @@ def _run(ctx: typer.Context, job_id: int, output: Path, as_json: bool) -> None:
     if as_json:
         print_json(summary)
         return
-    verdicts = summary.get("verdicts", {})
+    verdicts = summary.get("verdicts") or summary.get("outcomes", {})
     typer.echo(
         f"job {job_id}: {summary.get('subjects', 0)} subjects → "
         + ", ".join(f"{k} {v}" for k, v in verdicts.items())

@@ -1,15 +1,18 @@
 """Batch verification jobs — 批量核验: a subject file checked chunk by chunk on the engine.
 
-``create_job`` checks the rule, parameters and verify grants at once (so a refusal is the
-caller's 403, not a failed job), normalises the subjects into ``DATA_DIR/verify/<id>/subjects
-.parquet`` (input order, invalid IDs kept) and pins the source versions. ``run_job`` works
-through the chunks: each is one Ibis expression (subjects semi-joined to every source on the
-17-digit ID body as BIGINT; DuckDB now, PySpark later) whose answers go to ``chunk_NNNNN
-.parquet`` by atomic rename, then the chunk is audited and counted in the job row in one
-transaction. A crash or kill loses at most the chunk in progress: a rerun skips chunks already
-counted, audits (without recomputing) a chunk whose file exists but was not yet counted, and
-computes the rest. Cancel is a flag read between chunks. The result, one row per input subject
-in input order, is assembled when the last chunk is done.
+A job runs a rule, or a scenario (several rules and the outcome they combine to; a rule alone
+is a one-step scenario). ``create_job`` checks the name, parameters and verify grants of every
+step at once (so a refusal is the caller's 403, not a failed job), normalises the subjects into
+``DATA_DIR/verify/<id>/subjects.parquet`` (input order, invalid IDs kept) and pins the source
+versions. ``run_job`` first links rows whose ID number failed to a person by identity matching
+(``resolved.parquet``, once), reads the sources once (``flags.parquet``: every person the
+checks find, with a bit per check — one Ibis expression on DuckDB or PySpark as the job says,
+see ``batch``), then works through the chunks, whose answers go to ``chunk_NNNNN.parquet`` by
+atomic rename; then the chunk is audited and counted in the job row in one transaction. A crash
+or kill loses at most the chunk in progress: a rerun skips chunks already counted, audits
+(without recomputing) a chunk whose file exists but was not yet counted, and computes the rest.
+Cancel is a flag read between chunks. The result, one row per input subject in input order, is
+assembled when the last chunk is done.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import datetime as dt
 import math
 import os
 import shutil
+import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -32,22 +37,23 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from haihe.core.auth import Principal
 from haihe.core.db import transaction, utcnow
-from haihe.core.errors import Conflict, HaiheError, NotFound, StorageError
+from haihe.core.errors import Conflict, HaiheError, InvalidInput, NotFound, StorageError
 from haihe.core.identity import compose_ids_np
 from haihe.core.masking import pseudonymise
 from haihe.core.settings import Settings
-from haihe.engine import Engine, make_engine, make_store
-from haihe.verification import repository, service
+from haihe.engine import Engine, VersionStore, make_engine, make_store
+from haihe.verification import batch, matching, repository, service
+from haihe.verification.batch import StepPlan
+from haihe.verification.matching import EXACT, LEGACY, NONE
 from haihe.verification.models import JobStatus, VerificationJob
-from haihe.verification.rules import Check, get_rule
-from haihe.verification.service import UNKNOWN, Plan
-from haihe.verification.subjects import ID_COLUMN, normalised, problem_reason, read_subjects
-
-if TYPE_CHECKING:
-    import ibis.expr.types as ir
+from haihe.verification.rules import get_rule
+from haihe.verification.scenarios import Scenario, get_scenario, scenarios, single_rule
+from haihe.verification.subjects import ID_COLUMN, OPTIONAL, normalised, read_subjects
 
 ACTION = "verification.job"
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 250_000  # tuned with benchmarks/verify_pension.py: the ledger's rows bound memory
+ENGINES = ("duckdb", "spark")
+RULE, SCENARIO = "rule", "scenario"
 Progress = Callable[[int, int], None]  # (chunks done, chunks)
 
 
@@ -72,28 +78,40 @@ def create_job(
     *,
     actor: Principal,
     settings: Settings,
-    rule_name: str,
+    name: str,
     params: Mapping[str, Any],
     input_path: Path,
     input_name: str | None = None,
+    engine: str = "duckdb",
     chunk_rows: int = CHUNK_ROWS,
     today: dt.date | None = None,
 ) -> VerificationJob:
-    """Queue a batch job over the subjects in ``input_path``; return it (flushed).
+    """Queue a batch job of rule or scenario ``name`` over the subjects in ``input_path``;
+    return it (flushed).
 
-    Errors as ``checks.check_subjects`` for the rule, sources and grants; InvalidInput for a
-    subject file that cannot be read, lacks ``id_number`` or has no rows.
+    Errors as ``checks.check_subjects`` for the rule, sources and grants (every step's);
+    NotFound for a name that is neither a rule nor a scenario; InvalidInput for an unknown
+    engine, or a subject file that cannot be read, lacks ``id_number`` or the scenario's input
+    columns, or has no rows.
     """
-    rule = get_rule(rule_name)
-    plan = service.prepare(
-        session, actor=actor, rule=rule, params=params, action=ACTION, today=today
-    )
-    table = read_subjects(input_path)
+    if engine not in ENGINES:
+        raise InvalidInput(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    scenario, kind = resolve(name)
+    values = dict(params) if kind == RULE else scenario.params(params, today=today)
+    steps = _prepare(session, actor, scenario, kind, values, today)
+    table = read_subjects(input_path, keep=scenario.keep)
     ids = normalised(table.column(ID_COLUMN), today=today)
+    consulted: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        for source in step.plan.consulted():
+            consulted.setdefault(source["role"], source)
+    stored = steps[0].plan.params if kind == RULE else values
     job = VerificationJob(
-        rule=rule.name,
-        rule_version=rule.version,
-        params={k: v.isoformat() if isinstance(v, dt.date) else v for k, v in plan.params.items()},
+        rule=scenario.name,
+        rule_version=scenario.version,
+        kind=kind,
+        engine=engine,
+        params={k: v.isoformat() if isinstance(v, dt.date) else v for k, v in stored.items()},
         org_id=actor.org_id,
         requested_by=actor.name,
         actor=service.actor_record(actor),
@@ -102,23 +120,56 @@ def create_job(
         subjects=table.num_rows,
         chunks=math.ceil(table.num_rows / chunk_rows),
         chunks_done=0,
-        sources=plan.consulted(),
+        sources=list(consulted.values()),
         summary={"chunk_rows": chunk_rows},
     )
     session.add(job)
     session.flush()
     folder = job_dir(settings, job.id)
     folder.mkdir(parents=True, exist_ok=True)
-    subjects = pa.table(
-        {
-            "ref": ids.column("ref"),
-            "id_number": table.column(ID_COLUMN),
-            "body": ids.column("body"),
-            "problem": ids.column("problem"),
-        }
-    )
-    _write_atomic(subjects, folder / "subjects.parquet")
+    columns = {
+        "ref": ids.column("ref"),
+        "id_number": table.column(ID_COLUMN),
+        "body": ids.column("body"),
+        "problem": ids.column("problem"),
+        "legacy": ids.column("legacy"),
+    }
+    for column in (*OPTIONAL, *scenario.keep):
+        if column not in columns:
+            columns[column] = (
+                table.column(column)
+                if column in table.column_names
+                else pa.nulls(table.num_rows, pa.string())
+            )
+    _write_atomic(pa.table(columns), folder / "subjects.parquet")
     return job
+
+
+def resolve(name: str) -> tuple[Scenario, str]:
+    """Return the scenario ``name`` names (a rule runs as a one-step scenario) and its kind."""
+    if name in scenarios():
+        return get_scenario(name), SCENARIO
+    return single_rule(get_rule(name)), RULE
+
+
+def _prepare(
+    session: Session,
+    actor: Principal,
+    scenario: Scenario,
+    kind: str,
+    values: Mapping[str, Any],
+    today: dt.date | None = None,
+) -> list[StepPlan]:
+    """Plan every step for the actor (grants checked; a refusal names the first step's)."""
+    steps = []
+    for step in scenario.steps:
+        given = values if kind == RULE else scenario.step_params(step, values)
+        plan = service.prepare(
+            session, actor=actor, rule=get_rule(step.rule), params=given, action=ACTION,
+            today=today,
+        )  # fmt: skip
+        steps.append(StepPlan(step.name, plan))
+    return steps
 
 
 def cancel_job(session: Session, *, actor: Principal, job_id: int) -> VerificationJob:
@@ -150,30 +201,59 @@ def run_job(
         job.status, job.started_at = JobStatus.RUNNING, job.started_at or utcnow()
         actor = service.actor_of(job.actor)
         try:
-            plan = _plan(session, job, actor)
+            scenario, steps, values = _plans(session, job, actor)
         except HaiheError as exc:
             job.status, job.error, job.finished_at = JobStatus.FAILED, exc.message, utcnow()
             return job.status
-        chunks, done = job.chunks, job.chunks_done
+        chunks, done, kind = job.chunks, job.chunks_done, job.kind
         chunk_rows = int(job.summary.get("chunk_rows", CHUNK_ROWS))
+        chosen = settings.model_copy(update={"engine": job.engine})
     folder = job_dir(settings, job_id)
+    seconds: dict[str, float] = defaultdict(float)  # this run: identity, answer, audit
     try:
-        with make_engine(settings) as engine:
+        with make_engine(chosen) as engine:
+            resolved = folder / "resolved.parquet"
+            started = time.perf_counter()
+            if not resolved.is_file():
+                _resolve_identities(factory, engine, settings, actor, job_id, folder)
+            seconds["identity"] += time.perf_counter() - started
+            store = make_store(settings)
+            started = time.perf_counter()
+            found = _source_flags(engine, store, steps, folder)
+            seconds["sources"] += time.perf_counter() - started
             for index in range(done, chunks):
                 if _cancelled(factory, job_id):
                     return JobStatus.CANCELLED
                 path = folder / f"chunk_{index:05d}.parquet"
+                started = time.perf_counter()
                 if not path.is_file():
-                    answers = _chunk(engine, settings, plan, folder, index, chunk_rows)
+                    lo, hi = index * chunk_rows, (index + 1) * chunk_rows
+                    subjects = pq.read_table(
+                        resolved, filters=[("ref", ">=", lo), ("ref", "<", hi)]
+                    )
+                    people = engine.read_parquet([resolved])
+                    people = people.filter(
+                        (people.ref >= lo) & (people.ref < hi) & (people.body >= 0)
+                    )
+                    answers = batch.answer(
+                        engine, store, scenario, steps, values, subjects, people,
+                        single=kind == RULE, found=found,
+                    )  # fmt: skip
                     _write_atomic(answers, path)
+                seconds["answer"] += time.perf_counter() - started
+                started = time.perf_counter()
                 with transaction(factory) as session:
-                    _count_chunk(session, settings, plan, actor, job_id, pq.read_table(path))
+                    _count_chunk(session, settings, steps, actor, job_id, pq.read_table(path))
+                seconds["audit"] += time.perf_counter() - started
                 if progress is not None:
                     progress(index + 1, chunks)
         with transaction(factory) as session:
             job = repository.job_by_id(session, job_id)
             assert job is not None
-            job.summary = {**job.summary, **_assemble(folder, chunks)}
+            started = time.perf_counter()
+            job.summary = {**job.summary, **_assemble(folder, chunks, scenario, kind)}
+            seconds["assemble"] += time.perf_counter() - started
+            job.summary = {**job.summary, "seconds": {k: round(v, 2) for k, v in seconds.items()}}
             job.status, job.finished_at = JobStatus.SUCCEEDED, utcnow()
     except HaiheError as exc:
         with transaction(factory) as session:
@@ -207,18 +287,110 @@ def write_output(result: Path, output: Path) -> Path:
 # ---------------------------------------------------------------- the work
 
 
-def _plan(session: Session, job: VerificationJob, actor: Principal) -> Plan:
-    """The job's plan, with grants checked again and the versions pinned at creation."""
-    rule = get_rule(job.rule)
-    if rule.version != job.rule_version:
-        raise Conflict(f"rule {rule.name} is v{rule.version} now; the job was v{job.rule_version}")
-    plan = service.prepare(session, actor=actor, rule=rule, params=job.params, action=ACTION)
-    pinned = {s["role"]: s["version"] for s in job.sources}
-    for role, source in plan.sources.items():
-        plan.sources[role] = service.BoundSource(
-            **{**source.__dict__, "version": pinned.get(role, source.version)}
+def _plans(
+    session: Session, job: VerificationJob, actor: Principal
+) -> tuple[Scenario, list[StepPlan], dict[str, Any]]:
+    """The job's steps, with grants checked again and the versions pinned at creation."""
+    scenario, kind = resolve(job.rule)
+    if scenario.version != job.rule_version:
+        raise Conflict(
+            f"{kind} {scenario.name} is v{scenario.version} now; the job was v{job.rule_version}"
         )
-    return plan
+    values = dict(job.params) if kind == RULE else scenario.params(job.params)
+    steps = _prepare(session, actor, scenario, kind, values)
+    pinned = {s["role"]: s["version"] for s in job.sources}
+    for step in steps:
+        for role, source in step.plan.sources.items():
+            step.plan.sources[role] = service.BoundSource(
+                **{**source.__dict__, "version": pinned.get(role, source.version)}
+            )
+    return scenario, steps, values
+
+
+def _resolve_identities(
+    factory: sessionmaker[Session],
+    engine: Engine,
+    settings: Settings,
+    actor: Principal,
+    job_id: int,
+    folder: Path,
+) -> None:
+    """Write ``resolved.parquet``: the subjects with each row's person (``body``), match
+    confidence and how it was found; rows whose ID failed are linked by identity matching
+    (``matching``) when the register may be used, and audited as its use."""
+    subjects = pq.read_table(folder / "subjects.parquet")
+    bodies = subjects["body"].to_numpy().copy()
+    valid = bodies >= 0
+    confidence = np.where(valid, 1.0, 0.0)
+    legacy = subjects["legacy"].to_numpy(zero_copy_only=False)
+    how = np.where(valid, np.where(legacy, LEGACY, EXACT), NONE).astype(object)
+    unresolved = subjects.filter(pa.array(~valid))
+    candidates = matching.candidates_of(unresolved) if unresolved.num_rows else None
+    if candidates is not None and candidates.num_rows:
+        with transaction(factory) as session:
+            source = service.identity_source(session, actor=actor)
+            if isinstance(source, str):
+                how[candidates["unique_id"].to_numpy()] = source
+            else:
+                reference, rows = _register(engine, settings, source, candidates)
+                linked = matching.link(candidates, reference, register_rows=rows)
+                refs = linked["ref"].to_numpy()
+                bodies[refs] = linked["body"].to_numpy()
+                confidence[refs] = linked["confidence"].to_numpy()
+                how[refs] = np.array(linked["match"].to_pylist(), dtype=object)
+                found = linked["body"].to_numpy()
+                key = settings.secret_key_bytes()
+                service.record_match(
+                    session,
+                    actor=actor,
+                    source=source,
+                    subjects=[pseudonymise(key, str(n)) for n in compose_ids_np(found[found >= 0])],
+                    tried=linked.num_rows,
+                    matched=int((found >= 0).sum()),
+                    extra={"job": job_id},
+                )
+    resolved = subjects.set_column(
+        subjects.schema.get_field_index("body"), "body", pa.array(bodies, pa.int64())
+    )
+    resolved = resolved.append_column("confidence", pa.array(confidence, pa.float64()))
+    resolved = resolved.append_column("match", pa.array(how.tolist(), pa.string()))
+    _write_atomic(resolved, folder / "resolved.parquet")
+
+
+def _register(
+    engine: Engine, settings: Settings, source: service.BoundSource, candidates: pa.Table
+) -> tuple[pa.Table, int]:
+    """The register's rows the candidates could block with (id_number, name, birth_date as
+    ISO text, region: its district code), and how many rows the whole register has."""
+    store = make_store(settings)
+    manifest = store.manifest(source.code, source.version)
+    table = engine.table(store, manifest)
+    births, names = matching.blocking_keys(candidates)
+    born = table.birth_date.cast("string")
+    table = table.filter(born.isin(births) | table.name.isin(names))
+    rows = engine.execute(
+        table.select(
+            id_number=table.id_number,
+            name=table.name,
+            birth_date=born,
+            region=table.district_code,
+        )
+    )
+    return matching.register_slice(rows, candidates), manifest.row_count
+
+
+def _source_flags(
+    engine: Engine, store: VersionStore, steps: list[StepPlan], folder: Path
+) -> pa.Table | None:
+    """The job's ``batch.source_flags``, computed once (``flags.parquet``) and read back on a
+    resume; None when the job's checks do not fit them."""
+    path = folder / "flags.parquet"
+    if path.is_file():
+        return pq.read_table(path)
+    found = batch.source_flags(engine, store, steps)
+    if found is not None:
+        _write_atomic(found, path)
+    return found
 
 
 def _cancelled(factory: sessionmaker[Session], job_id: int) -> bool:
@@ -231,130 +403,65 @@ def _cancelled(factory: sessionmaker[Session], job_id: int) -> bool:
     return False
 
 
-def _chunk(
-    engine: Engine, settings: Settings, plan: Plan, folder: Path, index: int, chunk_rows: int
-) -> pa.Table:
-    """Return the answers of one chunk: ref, id_number, verdict, reasons, confidence."""
-    lo, hi = index * chunk_rows, (index + 1) * chunk_rows
-    subjects = pq.read_table(
-        folder / "subjects.parquet", filters=[("ref", ">=", lo), ("ref", "<", hi)]
-    )
-    flags: dict[str, list[bool]] = {}
-    valid = subjects.filter(pc.greater_equal(subjects["body"], 0))
-    exists = [c for c in plan.checks if c.kind == "exists"]
-    if exists and valid.num_rows:
-        people = engine.read_parquet([folder / "subjects.parquet"])
-        people = people.filter((people.ref >= lo) & (people.ref < hi) & (people.body >= 0))
-        store = make_store(settings)
-        expr = people.select(
-            people.ref,
-            **{c.name: people.body.isin(_bodies(engine, store, plan, c)) for c in exists},
-        ).order_by("ref")
-        found = engine.execute(expr)
-        flags = {c.name: found.column(c.name).to_pylist() for c in exists}
-    verdicts, reasons, confidence = [], [], []
-    position = 0
-    for body, problem in zip(
-        subjects["body"].to_pylist(), subjects["problem"].to_pylist(), strict=True
-    ):
-        if problem:
-            verdicts.append(UNKNOWN)
-            reasons.append(problem_reason(problem))
-            confidence.append(0.0)
-            continue
-        held: dict[str, bool | None] = {c.name: bool(flags[c.name][position]) for c in exists}
-        held.update(service.age_checks(plan, body))
-        position += 1
-        verdict, why = service.decide(plan.rule, {c.name: held[c.name] for c in plan.checks})
-        verdicts.append(verdict)
-        reasons.append(";".join(why))
-        confidence.append(1.0)
-    return pa.table(
-        {
-            "ref": subjects["ref"],
-            "id_number": subjects["id_number"],
-            "body": subjects["body"],
-            "verdict": pa.array(verdicts, pa.string()),
-            "reasons": pa.array(reasons, pa.string()),
-            "confidence": pa.array(confidence, pa.float64()),
-        }
-    )
-
-
-def _bodies(engine: Engine, store: Any, plan: Plan, check: Check) -> ir.Column:
-    """The 17-digit ID bodies (BIGINT) of a source's records meeting the check's conditions."""
-    import ibis  # a second to import: the app and single checks should not pay for it
-
-    source = plan.sources[check.source or ""]
-    table = engine.table(store, store.manifest(source.code, source.version))
-    ident = table[source.id_item]
-    table = table.filter(ident.notnull() & (ident.length() == 18))
-    for cond in check.where:
-        column = table[cond.item]
-        value = cond.resolved(plan.params)
-        if source.types[cond.item].startswith("timestamp") and isinstance(value, dt.date):
-            column = column.date()
-        if cond.op == "in":
-            table = table.filter(column.isin(list(value)))
-        else:
-            table = table.filter(_compare(column, cond.op, ibis.literal(value)))
-    return table[source.id_item].substr(0, 17).cast("int64")
-
-
-def _compare(column: Any, op: str, value: Any) -> Any:
-    return {
-        "=": lambda: column == value,
-        "!=": lambda: column != value,
-        "<": lambda: column < value,
-        "<=": lambda: column <= value,
-        ">": lambda: column > value,
-        ">=": lambda: column >= value,
-    }[op]()
-
-
 def _count_chunk(
     session: Session,
     settings: Settings,
-    plan: Plan,
+    steps: list[StepPlan],
     actor: Principal,
     job_id: int,
     answers: pa.Table,
 ) -> None:
-    """Audit a finished chunk and count it in the job row, in the caller's transaction."""
+    """Audit a finished chunk (each step's sources) and count it, in the caller's transaction."""
     key = settings.secret_key_bytes()
     valid = answers.filter(pc.greater_equal(answers["body"], 0))
     numbers: Any = compose_ids_np(valid["body"].to_numpy()) if valid.num_rows else []
-    counts = Counter(answers["verdict"].to_pylist())
-    service.record_checks(
-        session,
-        actor=actor,
-        plan=plan,
-        action=ACTION,
-        subjects=[pseudonymise(key, str(n)) for n in numbers],
-        verdicts=counts,
-        extra={"job": job_id},
-    )
+    tokens = [pseudonymise(key, str(n)) for n in numbers]
+    single = "verdict" in answers.column_names
+    for step in steps:
+        column = answers["verdict"] if single else answers[step.name]
+        service.record_checks(
+            session,
+            actor=actor,
+            plan=step.plan,
+            action=ACTION,
+            subjects=tokens,
+            verdicts=Counter(column.to_pylist()),
+            extra={"job": job_id, "step": step.name},
+        )
     job = repository.job_by_id(session, job_id)
     assert job is not None
     job.chunks_done += 1
 
 
-def _assemble(folder: Path, chunks: int) -> dict[str, Any]:
+def _assemble(folder: Path, chunks: int, scenario: Scenario, kind: str) -> dict[str, Any]:
     """Write ``result.parquet`` from the chunks, in input order; return the summary."""
     parts = [pq.read_table(folder / f"chunk_{i:05d}.parquet") for i in range(chunks)]
-    result = pa.concat_tables(parts).sort_by("ref") if parts else pa.table({})
-    out = result.select(["ref", "id_number", "verdict", "reasons", "confidence"])
+    result = pa.concat_tables(parts).sort_by("ref")
+    out = result.drop_columns(["body"])
     out = out.set_column(0, "row", pc.add(out["ref"], 1))
     _write_atomic(out, folder / "result.parquet")
-    verdicts = Counter(out["verdict"].to_pylist())
     reasons: Counter[str] = Counter()
     for text in out["reasons"].to_pylist():
-        reasons.update(r for r in text.split(";") if r)
-    return {
+        reasons.update(r for r in (text or "").split(";") if r)
+    matches = Counter(out["match"].to_pylist())
+    summary: dict[str, Any] = {
         "subjects": out.num_rows,
-        "verdicts": {v: verdicts.get(v, 0) for v in service.VERDICTS},
-        "reasons": dict(reasons.most_common()),
+        "reasons": dict(reasons.most_common(30)),
+        "matches": dict(matches.most_common()),
     }
+    if kind == RULE:
+        verdicts = Counter(out["verdict"].to_pylist())
+        summary["verdicts"] = {v: verdicts.get(v, 0) for v in service.VERDICTS}
+        return summary
+    counted = Counter(out["outcome"].to_pylist())
+    summary["outcomes"] = {o: counted.get(o, 0) for o in scenario.outcome_names()}
+    summary["steps"] = {
+        s.name: dict(Counter(out[s.name].to_pylist()).most_common()) for s in scenario.steps
+    }
+    summary["derived"] = {
+        d.name: round(float(pc.sum(out[d.name]).as_py() or 0.0), 2) for d in scenario.derived
+    }
+    return summary
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Tables of verification: which catalogue entry plays each source role, and batch jobs."""
+"""Tables of verification: which catalogue entry plays each source role, and batch jobs (of a
+rule or a scenario)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,10 @@ class VerificationJob(Base):
     __tablename__ = "verification_jobs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    rule: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(64))  # the rule or scenario run
     rule_version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), default="rule")  # rule or scenario
+    engine: Mapped[str] = mapped_column(String(16), default="duckdb")
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     org_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id", ondelete="SET NULL"), index=True
@@ -54,6 +57,7 @@ class VerificationJob(Base):
     chunks_done: Mapped[int] = mapped_column(Integer, default=0)
     sources: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    score: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # precision/recall vs a truth
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -75,3 +75,14 @@ def unfinished_jobs(session: Session) -> list[VerificationJob]:
         .order_by(VerificationJob.id)
     )
     return list(session.scalars(stmt))
+
+
+def latest_job(session: Session, *, rule: str, requested_by: str) -> VerificationJob | None:
+    """The newest job of ``rule`` (a rule or scenario) that ``requested_by`` asked for."""
+    stmt = (
+        select(VerificationJob)
+        .where(VerificationJob.rule == rule, VerificationJob.requested_by == requested_by)
+        .order_by(VerificationJob.id.desc())
+        .limit(1)
+    )
+    return session.scalars(stmt).first()

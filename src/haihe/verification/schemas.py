@@ -14,9 +14,11 @@ class SubjectIn(BaseModel):
     """A person to check: the ID number, and optionally what identifies them without it."""
 
     id_number: str = Field(description="Resident ID number (18 or legacy 15 digits).")
-    name: str | None = Field(None, description="Name (kept for identity matching; not used yet).")
-    birth_date: dt.date | None = Field(None, description="Birth date (for matching; not used yet).")
-    region: str | None = Field(None, description="Region code (for matching; not used yet).")
+    name: str | None = Field(
+        None, description="Name: identifies the person when the ID number is missing or fails."
+    )
+    birth_date: dt.date | None = Field(None, description="Birth date (for identity matching).")
+    region: str | None = Field(None, description="Region (district) code (identity matching).")
 
 
 class CheckIn(BaseModel):
@@ -31,7 +33,10 @@ class SubjectAnswer(BaseModel):
     id_number: str = Field(description="The subject's ID number, masked.")
     verdict: str = Field(description="yes, no or unknown.")
     reasons: list[str]
-    confidence: float = Field(description="Match confidence: 1 for an exact ID match, 0 if none.")
+    confidence: float = Field(
+        description="Match confidence: 1 for an exact ID match, the probability of an identity "
+        "match by name and birth date, 0 if none."
+    )
 
 
 class SourceOut(BaseModel):
@@ -80,10 +85,28 @@ class BindingOut(BaseModel):
     bound_at: dt.datetime | None
 
 
+class ScenarioOut(BaseModel):
+    name: str
+    version: int
+    title_zh: str
+    title_en: str
+    description_zh: str
+    description_en: str
+    input_columns: list[str]
+    parameters: list[ParameterOut]
+    steps: dict[str, str] = Field(description="Step name → the rule it runs.")
+    outcomes: list[str]
+    primary: str = Field(description="The outcome that is the scenario's list.")
+    derived: list[str]
+
+
 class JobOut(BaseModel):
     id: int
-    rule: str
+    rule: str = Field(description="The rule or scenario run.")
     rule_version: int
+    kind: str = Field(description="rule or scenario.")
+    engine: str
+    score: dict[str, Any] | None = Field(description="Precision and recall against a truth.")
     params: dict[str, Any]
     status: str
     input_name: str

@@ -29,10 +29,13 @@ from haihe.core.errors import Conflict, Forbidden, HaiheError, InvalidInput, Not
 from haihe.exchange import service as exchange
 from haihe.orgs.models import Organisation
 from haihe.verification import repository
+from haihe.verification.matching import MATCH_ITEMS
 from haihe.verification.models import SourceBinding
 from haihe.verification.rules import Check, Rule, all_roles, registry
 
 YES, NO, UNKNOWN = "yes", "no", "unknown"
+OWN_DATA = "本单位自有数据"  # the purpose recorded when a consumer checks against its own entry
+IDENTITY_ROLE = "household"  # the register identity matching links subjects to
 VERDICTS = (YES, NO, UNKNOWN)
 MODE = SharingMode.VERIFY.value
 
@@ -176,53 +179,11 @@ def prepare(
     entries = repository.bound_entries(session)
     for role in rule.roles_read(values):
         source = rule.sources[role]
-        entry = entries.get(role)
-        if entry is None:
-            raise Conflict(
-                f"source {role!r} of rule {rule.name} is not bound to a catalogue entry; the "
-                f"platform admin binds it (haihe verify bind {role} CODE)",
-                details={"role": role},
-            )
-        shape = _shape_of(session, entry)
-        lacking = [i for i in source.items if i not in shape.types]
-        if lacking:
-            raise Conflict(
-                f"{entry.code}, bound to {role}, lacks {', '.join(lacking)}",
-                details={"role": role, "missing_items": lacking},
-            )
-        if entry.current_version is None:
-            raise NotFound(
-                f"source {role} ({entry.code}) has no current version: nothing is loaded",
-                details={"role": role, "resource": entry.code},
-            )
-        try:
-            grant = exchange.grant_terms_for(
-                session,
-                actor=actor,
-                resource_id=entry.id,
-                resource_code=entry.code,
-                mode=SharingMode.VERIFY,
-            )
-        except Forbidden:
-            missing.append({"role": role, "resource": entry.code, "items": list(source.items)})
-            continue
-        short = [i for i in source.items if i not in grant.items]
-        if short:
-            missing.append({"role": role, "resource": entry.code, "items": short})
-            continue
-        plan.sources[role] = BoundSource(
-            role=source.role,
-            code=entry.code,
-            provider_code=shape.provider_code,
-            version=entry.current_version,
-            id_item=source.id_item,
-            items=source.items,
-            types=shape.types,
-            keys=shape.keys,
-            id_items=shape.id_items,
-            grant_id=grant.id,
-            purpose=grant.purpose,
-        )
+        found = _resolve(session, actor, role, source.id_item, source.items, entries.get(role))
+        if isinstance(found, BoundSource):
+            plan.sources[role] = found
+        else:
+            missing.append(found)
     if missing:
         exc = Forbidden(
             f"{actor.org_code or actor.name} holds no verify grant for "
@@ -233,6 +194,83 @@ def prepare(
         on_rollback(session, _refusal(actor, rule, action, exc, request_id))
         raise exc
     return plan
+
+
+def _resolve(
+    session: Session,
+    actor: Principal,
+    role: str,
+    id_item: str,
+    items: tuple[str, ...],
+    entry: Row[Any] | None,
+) -> BoundSource | dict[str, Any]:
+    """Return the source bound to ``role`` with the grant used, or the grant that is missing.
+
+    Conflict for an unbound role or an entry lacking items; NotFound without a current
+    version. A consumer reads its own organisation's entries without a grant (it needs none
+    to use its own data, as the exchange says when one is requested).
+    """
+    if entry is None:
+        raise Conflict(
+            f"source {role!r} is not bound to a catalogue entry; the platform admin binds it "
+            f"(haihe verify bind {role} CODE)",
+            details={"role": role},
+        )
+    shape = _shape_of(session, entry)
+    lacking = [i for i in items if i not in shape.types]
+    if lacking:
+        raise Conflict(
+            f"{entry.code}, bound to {role}, lacks {', '.join(lacking)}",
+            details={"role": role, "missing_items": lacking},
+        )
+    if entry.current_version is None:
+        raise NotFound(
+            f"source {role} ({entry.code}) has no current version: nothing is loaded",
+            details={"role": role, "resource": entry.code},
+        )
+    if actor.org_id is not None and actor.org_id == entry.provider_id:
+        grant_id, purpose = 0, OWN_DATA
+    else:
+        try:
+            grant = exchange.grant_terms_for(
+                session,
+                actor=actor,
+                resource_id=entry.id,
+                resource_code=entry.code,
+                mode=SharingMode.VERIFY,
+            )
+        except Forbidden:
+            return {"role": role, "resource": entry.code, "items": list(items)}
+        short = [i for i in items if i not in grant.items]
+        if short:
+            return {"role": role, "resource": entry.code, "items": short}
+        grant_id, purpose = grant.id, grant.purpose
+    return BoundSource(
+        role=role,
+        code=entry.code,
+        provider_code=shape.provider_code,
+        version=entry.current_version,
+        id_item=id_item,
+        items=items,
+        types=shape.types,
+        keys=shape.keys,
+        id_items=shape.id_items,
+        grant_id=grant_id,
+        purpose=purpose,
+    )
+
+
+def identity_source(session: Session, *, actor: Principal) -> BoundSource | str:
+    """Return the identity register (the ``household`` source with the items identity matching
+    reads) under the actor's verify grant, or the reason it cannot be used."""
+    entries = repository.bound_entries(session)
+    try:
+        found = _resolve(
+            session, actor, IDENTITY_ROLE, "id_number", MATCH_ITEMS, entries.get(IDENTITY_ROLE)
+        )
+    except (Conflict, NotFound):
+        return "match_unavailable"
+    return found if isinstance(found, BoundSource) else "match_not_granted"
 
 
 @dataclass(frozen=True)
@@ -409,4 +447,42 @@ def actor_of(record: Mapping[str, Any]) -> Principal:
         org_code=record["org_code"],
         roles=frozenset(Role(r) for r in record["roles"]),
         system_id=record["system_id"],
+    )
+
+
+def record_match(
+    session: Session,
+    *,
+    actor: Principal,
+    source: BoundSource,
+    subjects: Iterable[str],
+    tried: int,
+    matched: int,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Audit identity matching against the register: the use of its name, birth date and
+    region for ``tried`` rows, ``matched`` of them linked (subjects are the linked persons'
+    pseudonyms)."""
+    audit.record_many(
+        session,
+        [
+            audit.NewEntry(
+                actor=actor,
+                action="verification.match",
+                resource_code=source.code,
+                provider_code=source.provider_code,
+                items=source.items,
+                purpose=source.purpose,
+                mode=MODE,
+                rows=0,
+                subjects=list(subjects),
+                personal=True,
+                detail={
+                    "tried": tried,
+                    "matched": matched,
+                    "source": source.consulted(),
+                    **(extra or {}),
+                },
+            )
+        ],
     )

@@ -10,9 +10,11 @@ a per-row reason (``id_check_char``, ``id_length``, …), never dropped.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -30,21 +32,26 @@ def problem_reason(problem: int) -> str:
 
 
 def normalised(ids: pa.Array | pa.ChunkedArray, *, today: dt.date | None = None) -> pa.Table:
-    """Return ``ref`` (input position), ``body`` (int64, -1 when invalid) and ``problem``."""
+    """Return ``ref`` (input position), ``body`` (int64, -1 when invalid), ``problem`` and
+    ``legacy`` (the number was given in its 15-digit form)."""
     batch = validate_ids_np(ids, today=today)
+    stripped = pc.utf8_length(pc.replace_substring_regex(pc.fill_null(ids, ""), r"\s+", ""))
     return pa.table(
         {
             "ref": pa.array(range(len(batch.bodies)), pa.int64()),
             "body": pa.array(batch.bodies, pa.int64()),
             "problem": pa.array(batch.problems, pa.int8()),
+            "legacy": pc.and_(pc.equal(stripped, 15), pa.array(batch.problems == 0)),
         }
     )
 
 
-def read_subjects(path: Path) -> pa.Table:
-    """Return a subject file's columns as text (``id_number`` first), rows in file order.
+def read_subjects(path: Path, *, keep: Sequence[str] = ()) -> pa.Table:
+    """Return a subject file's columns as text (``id_number`` first, then the optional ones
+    present and ``keep``), rows in file order.
 
-    InvalidInput when the file cannot be read, has no ``id_number`` column or has no rows.
+    InvalidInput when the file cannot be read, has no ``id_number`` column or one of ``keep``
+    (a scenario's input columns), or has no rows.
     Empty lines of a CSV are skipped; a row with an empty ID number stays (reason ``id_empty``).
     """
     if path.suffix.lower() == ".parquet":
@@ -61,10 +68,17 @@ def read_subjects(path: Path) -> pa.Table:
             f"{path.name} has no column {ID_COLUMN!r}; its columns: {', '.join(names) or 'none'}",
             details={"columns": names, "required": [ID_COLUMN], "optional": list(OPTIONAL)},
         )
+    lacking = [c for c in keep if c not in names]
+    if lacking:
+        raise InvalidInput(
+            f"{path.name} lacks the column(s) {', '.join(lacking)} this scenario's list needs; "
+            f"its columns: {', '.join(names)}",
+            details={"columns": names, "required": [ID_COLUMN, *keep]},
+        )
     if table.num_rows == 0:
         raise InvalidInput(f"{path.name} has no subjects")
-    keep = [ID_COLUMN, *(c for c in OPTIONAL if c in names)]
-    return pa.table({c: table.column(c).cast(pa.string()) for c in keep})
+    wanted = dict.fromkeys([ID_COLUMN, *(c for c in OPTIONAL if c in names), *keep])
+    return pa.table({c: table.column(c).cast(pa.string()) for c in wanted})
 
 
 def _read_csv(path: Path) -> pa.Table:
@@ -86,6 +100,7 @@ def _read_csv(path: Path) -> pa.Table:
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in (ID_COLUMN, *OPTIONAL)},
                 strings_can_be_null=False,
+                auto_dict_encode=False,
             ),
         )
     except pa.ArrowInvalid as exc:

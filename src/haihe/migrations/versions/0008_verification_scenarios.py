@@ -1,4 +1,4 @@
-"""verification scenarios — scenario runs and their reports (tables verification_*)
+"""verification scenarios — jobs of a rule or scenario, their engine and score (verification_jobs)
 
 Revision ID: 0008
 Revises: 0007
@@ -7,6 +7,9 @@ Create Date: 2026-11-21
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
@@ -14,8 +17,21 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("verification_jobs", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("kind", sa.String(length=16), nullable=False, server_default="rule")
+        )
+        batch_op.add_column(
+            sa.Column("engine", sa.String(length=16), nullable=False, server_default="duckdb")
+        )
+        batch_op.add_column(sa.Column("score", sa.JSON(), nullable=True))
+    with op.batch_alter_table("verification_jobs", schema=None) as batch_op:
+        batch_op.alter_column("kind", server_default=None)
+        batch_op.alter_column("engine", server_default=None)
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("verification_jobs", schema=None) as batch_op:
+        batch_op.drop_column("score")
+        batch_op.drop_column("engine")
+        batch_op.drop_column("kind")
