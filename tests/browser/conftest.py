@@ -115,9 +115,11 @@ def _seed(session: Session) -> Organisation:
     return bureau
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A Haihe server on a free local port over a freshly migrated SQLite database."""
+    """A Haihe server on a free local port over a freshly migrated SQLite database — one per
+    test module, so that one part's test data (its members, entries, grants) never changes
+    what another part's pages show."""
     from haihe.app import create_app
 
     settings = Settings(

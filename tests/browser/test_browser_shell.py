@@ -51,8 +51,8 @@ def test_sign_in_wrong_password_then_right(
     expect(page.get_by_test_id("roles").locator(".chip")).to_have_text(["单位管理员", "业务操作员"])
     members = page.locator('[data-part="orgs"]')
     expect(members.get_by_role("link")).to_be_visible()
-    expect(page.locator('[data-part="governance"]')).to_contain_text("即将上线")
-    expect(page.locator('[data-part="governance"]').get_by_role("link")).to_have_count(0)
+    expect(page.locator('[data-part="supervision"]')).to_contain_text("即将上线")
+    expect(page.locator('[data-part="supervision"]').get_by_role("link")).to_have_count(0)
     page.screenshot(path=screenshots / "desktop-zh-home.png", full_page=True)
 
 
@@ -72,7 +72,7 @@ def test_switch_to_english_is_remembered(
     expect(page.get_by_test_id("roles").locator(".chip")).to_have_text(
         ["Organisation admin", "Operator"]
     )
-    expect(page.locator('[data-part="governance"]')).to_contain_text("Coming soon")
+    expect(page.locator('[data-part="supervision"]')).to_contain_text("Coming soon")
     page.screenshot(path=screenshots / "desktop-en-home.png", full_page=True)
 
     # A new browser (no language cookie) gets the language the user saved.

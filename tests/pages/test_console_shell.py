@@ -71,12 +71,12 @@ def test_home_in_english(signed_in: TestClient) -> None:
 def test_parts_not_built_yet_are_shown_as_coming_not_linked(signed_in: TestClient) -> None:
     page = signed_in.get("/", headers=HTML).text
     assert re.search(r'data-part="orgs">\s*<a class="part-body" href="/orgs"', page)
-    for part in ("governance", "care", "dashboard"):
+    for part in ("supervision", "care", "dashboard"):
         card = re.search(rf'data-part="{part}">(.*?)</li>', page, flags=re.S)
         assert card is not None
         assert "<a " not in card.group(1)
         assert "即将上线" in card.group(1)
-    assert 'href="/governance"' not in page
+    assert 'href="/supervision"' not in page
 
 
 def _menu(page: str) -> list[str]:
