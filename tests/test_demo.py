@@ -4,13 +4,12 @@ verifies."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
@@ -138,8 +137,8 @@ def test_demo_plays_out_the_exchange_and_its_ledger_verifies(
     states = Counter((status, escalated, basis) for status, escalated, basis in rows)
     assert states == {
         (RequestStatus.APPROVED, False, GrantBasis.UNCONDITIONAL): 4,
-        # the 5 approved of the exchange step, and 12 verify grants of the verification step
-        (RequestStatus.APPROVED, False, GrantBasis.APPROVED): 5 + 12,
+        # the 5 approved of the exchange step, and 23 verify grants of the verification step
+        (RequestStatus.APPROVED, False, GrantBasis.APPROVED): 5 + 23,
         (RequestStatus.REFUSED, False, None): 1,
         (RequestStatus.PENDING, True, None): 1,
         (RequestStatus.PENDING, False, None): 1,
@@ -185,26 +184,40 @@ def test_demo_plays_out_the_exchange_and_its_ledger_verifies(
     assert len(queried) == 5
     assert queried <= used
 
-    # verification: single checks and a batch job, under verify grants, audited, no rows
+    # verification: single checks and the five scenarios, under verify grants, audited, no rows
     verified = result.verified
     assert verified is not None
-    assert verified.grants == 12
-    assert verified.checks == 5
+    assert verified.grants == 23
+    assert verified.checks == 6
     checked = client.get(
         "/api/v1/audit/entries?action=verification.check&outcome=ok&limit=500", headers=admin
     ).json()["items"]
     assert {e["mode"] for e in checked} == {"verify"}
     assert {e["rows"] for e in checked} == {0}
-    assert {e["org_code"] for e in checked} == {"JT", "RS", "GJJ"}
+    assert {e["org_code"] for e in checked} == {"JT", "RS", "GJJ", "MZ"}
     assert {e["provider_code"] for e in checked} >= {"WJW", "MZ", "GA"}
-    assert verified.result is not None
-    output = pq.read_table(verified.result)
-    upload = built_upload(settings)
-    assert output.num_rows == upload.num_rows
-    assert output.column("id_number").to_pylist() == upload.column("id_number").to_pylist()
-    assert sum(verified.job_verdicts.values()) == upload.num_rows
-    assert verified.job_verdicts["no"] > 0  # pension recipients who have died
-    assert f"batch job {verified.job_id} (alive, {upload.num_rows:,} pension" in summary
+    assert [r.scenario for r in verified.scenarios] == [
+        "bus_card_audit",
+        "pension_certification",
+        "pension_death_stop",
+        "housing_fund_low_income",
+        "social_security_outreach",
+    ]
+    for run in verified.scenarios:
+        upload = pq.read_table(settings.data_dir / "verify" / f"demo-{run.scenario}.parquet")
+        assert sum(run.outcomes.values()) == run.subjects == upload.num_rows
+        assert run.score["tp"] > 0
+        assert run.score["precision"] >= 0.9, run
+        assert f"scenario {run.scenario} ({run.consumer}, job {run.job_id}" in summary
+
+    # the open portal opens the large non-personal dataset in full, and no register of people
+    assert result.portal is not None
+    assert {"air-quality-hourly", "air-quality-stations"} <= set(result.portal.datasets)
+    pkg = client.get("/api/3/action/package_show?id=air-quality-hourly").json()["result"]
+    assert pkg["organization"]["name"] == "sthj"
+    assert {e["key"]: e["value"] for e in pkg["extras"]}["row_count"] == str(4 * 365 * 24)
+    listed = client.get("/api/3/action/package_list").json()["result"]
+    assert not any("household" in name or "taps" in name for name in listed)
 
     # each demo resident signs in and sees uses of their records, on the API and the page
     residents = [a for a in creds["accounts"] if a["roles"] == ["resident"]]
@@ -226,13 +239,30 @@ def test_demo_plays_out_the_exchange_and_its_ledger_verifies(
         assert mine["items"][0]["purpose"] in page.text
         client.cookies.clear()
 
-
-def built_upload(settings: Settings) -> pa.Table:
-    """The subjects the demo's batch job was given (a CSV of ID numbers)."""
-    path = settings.data_dir / "verify" / "demo-pension-recipients.csv"
-    return pacsv.read_csv(
-        path, convert_options=pacsv.ConvertOptions(column_types={"id_number": pa.string()})
+    # grid governance: the city's grids, a year of events and a fortnight played out live
+    gov = result.governed
+    assert gov is not None
+    assert gov.cells == len(
+        json.loads((settings.data_dir / "synth/grids/cells.geojson").read_text())["features"]
     )
+    assert sum(gov.past.values()) == 300
+    assert gov.live == 13
+    assert gov.whistles == 2
+    assert "2 overdue, 2 supervised" in gov.scan
+    assert "Grid governance:" in summary
+    worker = next(a for a in creds["accounts"] if a["username"] == "grid1")
+    tasks = client.get(
+        "/api/v1/governance/events", headers=_token(client, "grid1", worker["password"])
+    ).json()
+    assert tasks["total"] >= 4
+    today = dt.date.today()
+    period = f"from={today - dt.timedelta(days=400)}&to={today + dt.timedelta(days=1)}"
+    year = client.get(f"/api/v1/governance/statistics?{period}", headers=admin).json()
+    assert year["totals"]["reported"] == 300 + 13
+    assert year["totals"]["satisfaction"] is not None
+    assert year["by_status"]["closed"] >= 300
+    heat = client.get(f"/api/v1/governance/statistics/heatmap?{period}", headers=admin).json()
+    assert sum(c["count"] for c in heat) == 313
 
 
 def _codes_of_grants(session: Session, *, mode: str) -> set[Any]:

@@ -33,10 +33,15 @@ from haihe.exchange import api as exchange_api
 from haihe.exchange import exports_api as exchange_exports_api
 from haihe.exchange import gateway_api as exchange_gateway_api
 from haihe.exchange import subscriptions_api as exchange_subscriptions_api
+from haihe.governance import api as governance_api
+from haihe.governance import open311 as governance_open311
 from haihe.migrations import current_revision, head_revision
 from haihe.orgs import api as orgs_api
 from haihe.orgs import auth as orgs_auth
 from haihe.orgs import service as orgs_service
+from haihe.portal import api as portal_api
+from haihe.portal import ckan_api as portal_ckan_api
+from haihe.portal import dcat as portal_dcat
 from haihe.verification import api as verification_api
 
 log = logging.getLogger("haihe")
@@ -64,7 +69,7 @@ def _quiet_access_log() -> None:
         access.addFilter(WithoutQueryStrings())
 
 
-API_PREFIXES = ("/api/", "/healthz")
+API_PREFIXES = ("/api/", "/healthz", "/open311/")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -114,6 +119,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(exchange_exports_api.router)
     app.include_router(exchange_subscriptions_api.router)
     app.include_router(audit_api.router)
+    app.include_router(governance_api.router)
+    app.include_router(governance_open311.router)
+    app.include_router(portal_ckan_api.router)
+    app.include_router(portal_api.router)
+    app.include_router(portal_dcat.router)
     _install_console(app)
 
     @app.get("/healthz", tags=["meta"])

@@ -22,12 +22,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from haihe.audit import service as audit_service
 from haihe.core import jobs, outbox
+from haihe.core.auth import system_principal
 from haihe.core.clikit import JsonOption, print_json, print_table, settings_of
 from haihe.core.db import make_engine, make_session_factory, transaction
 from haihe.core.errors import ConfigError
 from haihe.core.settings import Settings
 from haihe.exchange import exports, webhooks
 from haihe.exchange import service as exchange_service
+from haihe.governance import deadlines as governance_deadlines
+from haihe.governance import snapshot as governance_snapshot
+from haihe.portal import service as portal_service
+from haihe.verification import daily as verification_daily
 
 log = logging.getLogger("haihe.jobs")
 
@@ -98,6 +103,38 @@ def register_background_work(settings: Settings) -> list[str]:
         settings.subscription_scan_seconds,
         lambda c: webhooks.scan_subscriptions(c.session, settings=c.settings, now=c.now),
         "queue webhook events for newly loaded versions",
+    )
+    scan = optional(governance_deadlines, "scan_deadlines")
+    if scan is not None:
+        task(
+            "governance.deadlines",
+            settings.governance_deadline_scan_seconds,
+            lambda c: scan(c.session, settings=c.settings, now=c.now),
+            "remind, flag overdue and supervise governance events and whistles",
+        )
+    refresh = optional(governance_snapshot, "refresh")
+    if refresh is not None:
+        task(
+            "governance.snapshot",
+            settings.governance_snapshot_seconds,
+            lambda c: refresh(c.session, settings=c.settings, now=c.now),
+            "take the events written since into the governance statistics snapshot",
+        )
+    refresh_portal = optional(portal_service, "refresh_stale")
+    if refresh_portal is not None:
+        task(
+            "portal.refresh_stale",
+            settings.portal_refresh_seconds,
+            lambda c: refresh_portal(
+                c.session, settings=c.settings, actor=system_principal("portal-refresh")
+            ),
+            "rewrite open datasets from their resources' newly loaded versions",
+        )
+    task(
+        verification_daily.TASK,
+        settings.verification_stop_scan_seconds,
+        lambda c: verification_daily.run_daily_stop(c.session_factory, c.settings, now=c.now),
+        "run the pension stop on newly loaded death records (a verification job)",
     )
     for name in settings.plugins:
         try:

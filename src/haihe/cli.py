@@ -26,8 +26,10 @@ from haihe.core.masking import mask_id_number
 from haihe.core.settings import Settings
 from haihe.demo import DEFAULT_PERSONS, run_demo
 from haihe.exchange.cli import exchange_app
+from haihe.governance.cli import governance_app
 from haihe.migrations import current_revision, head_revision, upgrade
 from haihe.orgs.cli import clients_app, orgs_app, users_app
+from haihe.portal.cli import portal_app
 from haihe.serving import run_workers
 from haihe.synth.cli import synth_command
 from haihe.verification.cli import verify_app
@@ -48,6 +50,8 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(exchange_app, name="exchange")
 app.add_typer(audit_app, name="audit")
+app.add_typer(governance_app, name="governance")
+app.add_typer(portal_app, name="portal")
 app.add_typer(verify_app, name="verify")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(users_app, name="users")

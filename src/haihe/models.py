@@ -11,5 +11,7 @@ def import_all_models() -> None:
     import haihe.core.jobs  # noqa: F401
     import haihe.core.outbox  # noqa: F401
     import haihe.exchange.models  # noqa: F401
+    import haihe.governance.models  # noqa: F401
     import haihe.orgs.models  # noqa: F401
+    import haihe.portal.models  # noqa: F401
     import haihe.verification.models  # noqa: F401

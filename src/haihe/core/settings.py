@@ -87,6 +87,23 @@ class Settings(BaseSettings):
     duckdb_threads: int = Field(
         0, ge=0, description="Threads DuckDB may use; 0 means one per core."
     )
+    spark_master: str = Field(
+        "local[*]",
+        description="Spark master URL for the spark engine (batch verification jobs with "
+        "--engine spark): local[*] runs Spark in the process; spark://host:7077, yarn or "
+        "k8s://… a city's cluster (the Parquet under DATA_DIR must be readable by its executors).",
+    )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra Spark settings for the spark engine, a JSON object in the environment "
+        '(e.g. {"spark.executor.memory": "8g", "spark.executor.instances": "10"}).',
+    )
+    verification_stop_scan_seconds: int = Field(
+        3600,
+        ge=1,
+        description="How often the daily pension stop looks for newly loaded death records; when "
+        "the death sources have a new version it runs the pension_death_stop scenario.",
+    )
     portal_sql_seconds: float = Field(
         10.0,
         gt=0,
@@ -96,6 +113,12 @@ class Settings(BaseSettings):
     )
     portal_sql_memory_limit: str = Field(
         "1GB", description="Memory one datastore_search_sql statement may use (DuckDB notation)."
+    )
+    portal_refresh_seconds: int = Field(
+        300,
+        ge=1,
+        description="How often open datasets are compared with their resources' current versions "
+        "and rewritten from each newly loaded version.",
     )
     source_database_hosts: list[str] = Field(
         default_factory=list,
@@ -199,6 +222,12 @@ class Settings(BaseSettings):
     )
     governance_deadline_scan_seconds: int = Field(
         300, ge=1, description="How often governance deadlines are scanned."
+    )
+    governance_snapshot_seconds: int = Field(
+        600,
+        ge=10,
+        description="How often the governance statistics snapshot (Parquet under DATA_DIR) "
+        "takes in the events written since; statistics read the rest from the database.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Lowest level of log messages written."

@@ -31,6 +31,8 @@ from haihe.core.errors import Conflict
 from haihe.core.settings import Settings
 from haihe.demo import catalogue as demo_catalogue
 from haihe.demo import exchange as demo_exchange
+from haihe.demo import governance as demo_governance
+from haihe.demo import portal as demo_portal
 from haihe.demo import usage as demo_usage
 from haihe.demo import verification as demo_verification
 from haihe.migrations import upgrade
@@ -72,6 +74,8 @@ class DemoResult:
     requests: dict[str, int] = field(default_factory=dict)  # outcome → how many
     usage: demo_usage.Usage | None = None
     verified: demo_verification.Verified | None = None
+    portal: demo_portal.Published | None = None
+    governed: demo_governance.Governed | None = None
     ledger: Ledger | None = None
 
 
@@ -154,6 +158,25 @@ def run_demo(
                 synth_dir=synth_dir,
                 progress=progress,
             )
+            result.portal = demo_portal.publish_open_catalogue(
+                lambda: transaction(factory),
+                settings=settings,
+                actor=ACTOR,
+                codes=codes,
+                applicant=result.usage.residents[0].username if result.usage.residents else None,
+                progress=progress,
+            )
+            result.governed = demo_governance.govern(
+                lambda: transaction(factory),
+                settings=settings,
+                actor=ACTOR,
+                synth_dir=synth_dir,
+                persons=persons,
+                seed=seed,
+                clients=result.clients,
+                progress=progress,
+            )
+            result.accounts.extend(Account(**a) for a in result.governed.accounts)
             result.ledger = _close_ledger(factory, settings, progress)
     finally:
         engine.dispose()
@@ -390,7 +413,23 @@ def _print_summary(console: Console, settings: Settings, result: DemoResult) -> 
             f"{rejected:,} rejected as dirty) and {result.generated_entries:,} more described"
         )
     _print_exchange(out, result)
+    _print_governance(out, result)
     _print_where(out, settings, result)
+
+
+def _print_governance(out: Console, result: DemoResult) -> None:
+    """The closing lines on grid governance and its accounts."""
+    gov = result.governed
+    if gov is None:
+        return
+    past = sum(gov.past.values())
+    out.print(
+        f"Grid governance: {gov.cells:,} grid cells; {past:,} events over the past year "
+        f"({gov.past.get('closed', 0):,} closed) and {gov.live} played out in the last fortnight "
+        f"with {gov.whistles} whistles (吹哨报到); deadline scan — {gov.scan}"
+    )
+    names = ", ".join(f"{a['username']} / {a['password']}" for a in gov.accounts)
+    out.print(f"  grid workers and command centres: {names} — see /governance")
 
 
 def _print_exchange(out: Console, result: DemoResult) -> None:
@@ -413,13 +452,31 @@ def _print_exchange(out: Console, result: DemoResult) -> None:
         out.print(f"  residents whose records were used: {names} — see /audit/me")
     verified = result.verified
     if verified is not None:
-        v = verified.job_verdicts
         out.print(
             f"Verification: {verified.bound} source roles bound, {verified.grants} verify grants "
-            f"(JT, RS, GJJ); {verified.checks} single checks "
-            f"({sum(verified.verdicts.values())} persons); batch job {verified.job_id} "
-            f"(alive, {verified.job_subjects:,} pension recipients): {v.get('yes', 0):,} yes, "
-            f"{v.get('no', 0):,} no, {v.get('unknown', 0):,} unknown — answers, never rows"
+            f"(JT, RS, GJJ, MZ); {verified.checks} single checks "
+            f"({sum(verified.verdicts.values())} persons) — answers, never rows"
+        )
+        for run in verified.scenarios:
+            sc = run.score
+            out.print(
+                f"  scenario {run.scenario} ({run.consumer}, job {run.job_id}, "
+                f"{run.subjects:,} subjects): list {sc['list']} {sc['tp'] + sc['fp']:,}; "
+                f"precision {sc['precision']:.3f}, recall {sc['recall']:.3f}"
+                + "".join(f"; {k} {v:,.2f}" for k, v in run.derived.items())
+            )
+    published = result.portal
+    if published is not None:
+        key = (
+            f"; {published.applicant} was approved for 有条件开放 dataset "
+            f"{demo_portal.APPLIED_FOR} (API key {published.api_key})"
+            if published.applicant
+            else ""
+        )
+        out.print(
+            f"Open portal: {len(published.datasets)} datasets ({published.views} views and "
+            f"aggregations, {published.conditional} 有条件开放) in {len(published.topics)} "
+            f"topics, {published.rows:,} rows — /portal, /api/3/action/, /catalog.ttl" + key
         )
     ledger = result.ledger
     if ledger is not None:

@@ -27,8 +27,11 @@ from haihe.core.auth import Principal
 from haihe.core.errors import Forbidden, HaiheError, NotAuthenticated, NotFound
 from haihe.core.templating import RenderedError, local_path, render
 from haihe.exchange import pages as exchange_pages
+from haihe.governance import pages as governance_pages
 from haihe.orgs import pages as orgs_pages
 from haihe.pages import routes
+from haihe.portal import pages as portal_pages
+from haihe.verification import pages as verification_pages
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Paths that are never console pages: their errors keep the JSON (or their standard's) shape.
@@ -40,6 +43,9 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     catalogue_pages.router,
     exchange_pages.router,
     audit_pages.router,
+    portal_pages.router,
+    verification_pages.router,
+    governance_pages.router,
 )
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]

@@ -67,7 +67,7 @@ PARTS: tuple[Part, ...] = (
     Part(
         "governance",
         "/governance",
-        frozenset({_R.PLATFORM_ADMIN, _R.ORG_ADMIN, _R.GRID_WORKER, _R.OFFICER}),
+        frozenset({_R.PLATFORM_ADMIN, _R.ORG_ADMIN, _R.OPERATOR, _R.GRID_WORKER, _R.OFFICER}),
     ),
     Part("care", "/care", frozenset({_R.PLATFORM_ADMIN, _R.ORG_ADMIN, _R.CARE_OPERATOR})),
     Part("onestop", "/onestop"),
