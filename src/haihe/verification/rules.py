@@ -28,11 +28,11 @@ import datetime as dt
 import importlib
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from haihe.core.errors import ConfigError, InvalidInput, NotFound
 
@@ -278,37 +278,73 @@ def _check(
 # ---------------------------------------------------------------- the registry
 
 
-def rule_dirs() -> list[Path]:
-    """Return the directories the ``haihe.verification_rules`` entry points name, in order."""
+class Declared(Protocol):
+    """What rules and scenarios have alike: a name, a version and the file they came from."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def path(self) -> Path | None: ...
+
+
+D = TypeVar("D", bound=Declared)
+
+
+def declared_dirs(group: str, builtin: Path, error: type[ConfigError]) -> list[Path]:
+    """Return the directories the entry points of ``group`` name, the built-in one first.
+
+    Rules and scenarios are registered this way whether they ship with Haihe or come from a
+    city's own package (``[project.entry-points."haihe.verification_rules"]``).
+    """
     dirs = []
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name != "builtin"):
+    for ep in sorted(entry_points(group=group), key=lambda e: e.name != "builtin"):
         module, _, attr = ep.value.partition(":")
         try:
             value = getattr(importlib.import_module(module), attr) if attr else module
         except (ImportError, AttributeError) as exc:
-            raise RuleError(f"entry point {ep.name} = {ep.value!r}: {exc}") from None
+            raise error(f"entry point {ep.name} = {ep.value!r}: {exc}") from None
         dirs.append(Path(value))
-    if RULES_DIR not in dirs:
-        dirs.insert(0, RULES_DIR)  # an uninstalled checkout has no entry points
+    if builtin not in dirs:
+        dirs.insert(0, builtin)  # an uninstalled checkout has no entry points
     return dirs
+
+
+def load_declared(
+    dirs: Iterable[Path],
+    parse: Callable[..., D],
+    *,
+    what: str,
+    error: type[ConfigError],
+) -> dict[str, D]:
+    """Return what every ``*.toml`` file in ``dirs`` declares, by name (highest version wins);
+    ``error`` for a missing directory or a name declared twice at one version."""
+    found: dict[str, D] = {}
+    for directory in dirs:
+        if not directory.is_dir():
+            raise error(f"{what} directory {directory} does not exist")
+        for path in sorted(directory.glob("*.toml")):
+            declared = parse(path.read_text(encoding="utf-8"), path=path)
+            known = found.get(declared.name)
+            if known is not None and known.version == declared.version:
+                raise error(
+                    f"{what} {declared.name} v{declared.version} is declared twice: "
+                    f"{known.path}, {path}"
+                )
+            if known is None or declared.version > known.version:
+                found[declared.name] = declared
+    return found
+
+
+def rule_dirs() -> list[Path]:
+    """Return the directories the ``haihe.verification_rules`` entry points name, in order."""
+    return declared_dirs(ENTRY_POINT_GROUP, RULES_DIR, RuleError)
 
 
 def load_rules(dirs: Iterable[Path]) -> dict[str, Rule]:
     """Return the rules of every ``*.toml`` file in ``dirs``, by name (highest version wins)."""
-    rules: dict[str, Rule] = {}
-    for directory in dirs:
-        if not directory.is_dir():
-            raise RuleError(f"rule directory {directory} does not exist")
-        for path in sorted(directory.glob("*.toml")):
-            rule = parse_rule(path.read_text(encoding="utf-8"), path=path)
-            known = rules.get(rule.name)
-            if known is not None and known.version == rule.version:
-                raise RuleError(
-                    f"rule {rule.name} v{rule.version} is declared twice: {known.path}, {path}"
-                )
-            if known is None or rule.version > known.version:
-                rules[rule.name] = rule
-    return rules
+    return load_declared(dirs, parse_rule, what="rule", error=RuleError)
 
 
 _registry: dict[str, Rule] | None = None

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import importlib
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from haihe.core.errors import InvalidInput, NotFound
-from haihe.verification.rules import NAME, Parameter, Rule, RuleError, _coerce, registry
+from haihe.verification.rules import (
+    NAME,
+    Parameter,
+    Rule,
+    RuleError,
+    _coerce,
+    declared_dirs,
+    load_declared,
+    registry,
+)
 
 ENTRY_POINT_GROUP = "haihe.verification_scenarios"
 SCENARIOS_DIR = Path(__file__).parent / "scenarios"
@@ -364,36 +371,12 @@ def _checked(text: str, names: set[str]) -> Expression:
 
 def scenario_dirs() -> list[Path]:
     """Return the directories the ``haihe.verification_scenarios`` entry points name."""
-    dirs = []
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name != "builtin"):
-        module, _, attr = ep.value.partition(":")
-        try:
-            value = getattr(importlib.import_module(module), attr) if attr else module
-        except (ImportError, AttributeError) as exc:
-            raise ScenarioError(f"entry point {ep.name} = {ep.value!r}: {exc}") from None
-        dirs.append(Path(value))
-    if SCENARIOS_DIR not in dirs:
-        dirs.insert(0, SCENARIOS_DIR)  # an uninstalled checkout has no entry points
-    return dirs
+    return declared_dirs(ENTRY_POINT_GROUP, SCENARIOS_DIR, ScenarioError)
 
 
 def load_scenarios(dirs: Iterable[Path]) -> dict[str, Scenario]:
     """Return the scenarios of every ``*.toml`` file in ``dirs`` (highest version wins)."""
-    found: dict[str, Scenario] = {}
-    for directory in dirs:
-        if not directory.is_dir():
-            raise ScenarioError(f"scenario directory {directory} does not exist")
-        for path in sorted(directory.glob("*.toml")):
-            scenario = parse_scenario(path.read_text(encoding="utf-8"), path=path)
-            known = found.get(scenario.name)
-            if known is not None and known.version == scenario.version:
-                raise ScenarioError(
-                    f"scenario {scenario.name} v{scenario.version} is declared twice: "
-                    f"{known.path}, {path}"
-                )
-            if known is None or scenario.version > known.version:
-                found[scenario.name] = scenario
-    return found
+    return load_declared(dirs, parse_scenario, what="scenario", error=ScenarioError)
 
 
 _registry: dict[str, Scenario] | None = None
