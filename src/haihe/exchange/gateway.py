@@ -227,7 +227,7 @@ def _serve(
     checked = check_conditions([*grant.scope, *conditions], types)
     if resource.current_version is None:
         raise NotFound(f"{resource.code} has no data loaded yet")
-    room = _quota_room(session, grant, day)
+    room = _quota_room(grant)
     table = _row_table(settings, resource, by_name)
     position = _position(after, table)
     ids = [n for n, item in by_name.items() if item.kind is ItemKind.ID_NUMBER]
@@ -325,14 +325,14 @@ def seconds_to_midnight(now: dt.datetime | None = None) -> int:
     return max(1, math.ceil((midnight - local).total_seconds()))
 
 
-def _quota_room(session: Session, grant: GrantTerms, day: dt.date) -> int:
-    """Return how many rows the grant may still get today; RateLimited when nothing is left."""
+def _quota_room(grant: GrantTerms) -> int:
+    """Return how many rows the grant may still get today (its terms carry today's usage);
+    RateLimited when nothing is left."""
     if grant.calls_per_day is None and grant.rows_per_day is None:
         return MAX_LIMIT
-    if grant.used_calls is not None and grant.used_rows is not None:
-        calls, rows = grant.used_calls, grant.used_rows
-    else:
-        calls, rows = repository.usage_of(session, grant_id=grant.id, day=day)
+    assert grant.used_calls is not None, "the gateway reads the terms with the day's usage"
+    assert grant.used_rows is not None, "the gateway reads the terms with the day's usage"
+    calls, rows = grant.used_calls, grant.used_rows
     if grant.calls_per_day is not None and calls >= grant.calls_per_day:
         _over(f"the grant's {grant.calls_per_day} calls for today are used up", grant)
     if grant.rows_per_day is None:

@@ -144,11 +144,6 @@ def items_of(session: Session, resource_id: int) -> Sequence[DataItem]:
     return session.scalars(select(DataItem).where(DataItem.resource_id == resource_id)).all()
 
 
-_USED = select(_usage.c.calls, _usage.c.rows).where(
-    _usage.c.grant_id == bindparam("grant_id"), _usage.c.day == bindparam("day")
-)
-
-
 def _upsert(insert_fn: Any) -> Any:
     stmt = insert_fn(_usage).values(
         grant_id=bindparam("grant_id"), day=bindparam("day"), calls=1, rows=bindparam("rows")
@@ -160,12 +155,6 @@ def _upsert(insert_fn: Any) -> Any:
 
 
 _ADD_USAGE = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
-
-
-def usage_of(session: Session, *, grant_id: int, day: dt.date) -> tuple[int, int]:
-    """(calls, rows) used under a grant on ``day``."""
-    used = session.connection().execute(_USED, {"grant_id": grant_id, "day": day}).first()
-    return (int(used[0]), int(used[1])) if used else (0, 0)
 
 
 def add_usage(session: Session, *, grant_id: int, day: dt.date, rows: int) -> tuple[int, int]:
