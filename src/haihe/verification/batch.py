@@ -22,10 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from haihe.engine import Engine, VersionStore
+from haihe.verification import service
 from haihe.verification.matching import NONE
-from haihe.verification.rules import Check, Rule
+from haihe.verification.rules import Check
 from haihe.verification.scenarios import Scenario
-from haihe.verification.service import NO, UNKNOWN, YES, Plan
+from haihe.verification.service import UNKNOWN, Plan
 from haihe.verification.subjects import problem_reason
 
 if TYPE_CHECKING:
@@ -59,58 +60,133 @@ def answer(
     table. ``single``: a rule run alone (columns verdict/reasons instead of steps/outcome).
     ``found``: the job's ``source_flags`` when it has them (then the engine is not asked again
     per chunk), else each chunk runs its own expression.
+
+    A subject's verdicts and reasons follow from its facts alone (which checks hold), and a
+    chunk of a quarter of a million people has a few thousand distinct sets of facts: each set
+    is decided once, by ``service.decide`` as a single check is, and every row takes its set's
+    answers (``_patterns``).
     """
     bodies = subjects["body"].to_numpy()
     valid = bodies >= 0
-    if not valid.any():
-        flags = {}
-    elif found is not None:
-        flags = _looked_up(found, flag_keys(steps), bodies[valid])
-    else:
-        flags = _flags(engine, store, steps, people)
     n = subjects.num_rows
-    columns: dict[str, Any] = {}
-    reasons: list[Any] = []
-    for step in steps:
-        held: dict[str, Any] = {}
-        for check in step.plan.checks:
-            if check.kind == "exists":
-                held[check.name] = flags.get(_key(step.plan, check), pa.array([], pa.bool_()))
-            else:
-                held[check.name] = _ages(step.plan, check, bodies[valid])
-        verdict, why = decide(step.plan.rule, held, int(valid.sum()))
-        columns[step.name] = _spread(verdict, valid, UNKNOWN)
-        if not single:
-            why = pc.binary_join_element_wise(
-                pa.scalar(f"{step.name}."),
-                pc.replace_substring(why, ";", f";{step.name}."),
-                "",
-            )
-        reasons.append(_spread(why, valid, None))
-    problems = _problem_reasons(subjects)
-    joined = join(*reasons, problems)
+    facts = _facts(engine, store, steps, people, bodies[valid], found)
+    pattern, answers = _patterns(steps, facts, single=single)
+    # each row's pattern (invalid rows: any one, overwritten below)
+    index = pa.array(np.where(valid, np.cumsum(valid) - 1, 0)) if valid.any() else None
+    is_valid = pa.array(valid)
+
+    def per_row(values: pa.Array, fill: str) -> Any:
+        if index is None:
+            return pa.array([fill] * n, pa.string())
+        return pc.if_else(is_valid, pc.take(pc.take(values, pattern), index), pa.scalar(fill))
+
+    columns = {step.name: per_row(answers[step.name], UNKNOWN) for step in steps}
+    reasons = per_row(answers["reasons"], "")
+    reasons = _with_problems(subjects, reasons)
     out: dict[str, Any] = {
         "ref": subjects["ref"],
         "id_number": subjects["id_number"],
         "body": subjects["body"],
     }
+    kept = {c: subjects[c] for c in scenario.keep} if not single else {}
     if single:
         out["verdict"] = columns[steps[0].name]
     else:
-        out.update({c: subjects[c] for c in scenario.keep})
+        out.update(kept)
         out.update(columns)
-        outcome = outcomes(scenario, {**columns, **{c: subjects[c] for c in scenario.keep}}, params)
-        out["outcome"] = outcome
-    out["reasons"] = joined
+        out["outcome"] = outcomes(scenario, {**columns, **kept}, params)
+    out["reasons"] = reasons
     out["confidence"] = subjects["confidence"]
     out["match"] = subjects["match"]
     if not single:
         for d in scenario.derived:
-            value = d.expr.evaluate({**columns, **{c: subjects[c] for c in scenario.keep}}, params)
+            value = d.expr.evaluate({**columns, **kept}, params)
             value = pc.round(pc.cast(value, pa.float64()), 2)
             out[d.name] = pc.if_else(pc.equal(out["outcome"], d.when), value, None)
     assert all(len(v) == n for v in out.values())
     return pa.table(out)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the checks found for a chunk's valid rows: one column per fact, in order.
+
+    ``exists``: each distinct ``exists`` check (``flag_keys`` order) as a boolean matrix
+    (rows × checks); ``ages``: each step's age checks, True/False/None per row.
+    """
+
+    keys: list[str]
+    exists: np.ndarray
+    ages: dict[tuple[str, str], pa.Array]
+
+
+def _facts(
+    engine: Engine,
+    store: VersionStore,
+    steps: Sequence[StepPlan],
+    people: ir.Table,
+    bodies: np.ndarray,
+    found: pa.Table | None,
+) -> _Facts:
+    keys = flag_keys(steps)
+    if not len(bodies) or not keys:
+        exists = np.zeros((len(bodies), len(keys)), bool)
+    elif found is not None:
+        words = _words(found, bodies)
+        exists = ((words[:, None] >> np.arange(len(keys), dtype=np.int64)) & 1).astype(bool)
+    else:
+        flags = _flags(engine, store, steps, people)
+        exists = np.column_stack([flags[k].to_numpy(zero_copy_only=False) for k in keys])
+    ages = {
+        (step.name, check.name): _ages(step.plan, check, bodies)
+        for step in steps
+        for check in step.plan.checks
+        if check.kind == "age"
+    }
+    return _Facts(keys, exists, ages)
+
+
+def _patterns(
+    steps: Sequence[StepPlan], facts: _Facts, *, single: bool
+) -> tuple[pa.Array, dict[str, pa.Array]]:
+    """Return each row's pattern (its distinct set of facts) and, per pattern, each step's
+    verdict and the reasons of all steps joined (``step.reason;…``, or the rule's own codes
+    when ``single``)."""
+    columns = [facts.exists]
+    for age in facts.ages.values():
+        known = pc.fill_null(age, False).to_numpy(zero_copy_only=False)
+        columns.append(np.column_stack([known, pc.is_null(age).to_numpy(zero_copy_only=False)]))
+    matrix = np.column_stack(columns) if columns else np.zeros((0, 0), bool)
+    packed = np.packbits(matrix, axis=1, bitorder="little")
+    if packed.shape[1] <= 8:
+        word = np.zeros((len(packed), 8), np.uint8)
+        word[:, : packed.shape[1]] = packed
+        _, first, inverse = np.unique(
+            word.view(np.uint64).ravel(), return_index=True, return_inverse=True
+        )
+    else:
+        rows = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
+        _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    bit = {key: i for i, key in enumerate(facts.keys)}
+    verdicts: dict[str, list[str]] = {step.name: [] for step in steps}
+    reasons: list[str] = []
+    for row in first:
+        said: list[str] = []
+        for step in steps:
+            held: dict[str, bool | None] = {}
+            for check in step.plan.checks:
+                if check.kind == "exists":
+                    held[check.name] = bool(matrix[row, bit[_key(step.plan, check)]])
+                else:
+                    value = facts.ages[(step.name, check.name)][int(row)].as_py()
+                    held[check.name] = value
+            verdict, why = service.decide(step.plan.rule, held)
+            verdicts[step.name].append(verdict)
+            said.extend(why if single else (f"{step.name}.{r}" for r in why))
+        reasons.append(";".join(r for r in said if r))
+    answers = {name: pa.array(v, pa.string()) for name, v in verdicts.items()}
+    answers["reasons"] = pa.array(reasons, pa.string())
+    return pa.array(inverse.ravel().astype(np.int64)), answers
 
 
 def outcomes(scenario: Scenario, columns: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
@@ -129,65 +205,32 @@ def _bool(value: Any, n: int) -> Any:
     return value
 
 
-def decide(rule: Rule, held: Mapping[str, Any], n: int) -> tuple[Any, Any]:
-    """Return verdicts and reasons for ``n`` rows from each check's outcome (null:
-    undecidable), as ``service.decide`` says for one row."""
-    if not held:
-        return pa.array([UNKNOWN] * n, pa.string()), pa.array([""] * n, pa.string())
-    any_true = pa.array(np.zeros(n, bool))
-    any_null = pa.array(np.zeros(n, bool))
-    holding, undecided = [], []
-    for name, h in held.items():
-        any_true = pc.or_(any_true, pc.fill_null(h, False))
-        any_null = pc.or_(any_null, pc.is_null(h))
-        holding.append(pc.if_else(pc.fill_null(h, False), name, None))
-        undecided.append(pc.if_else(pc.is_null(h), f"{name}_undecidable", None))
-    found = join(*holding)
-    unsure = join(*undecided)
-    hit, miss = (YES, NO) if rule.combine == "any" else (NO, YES)
-    verdict = pc.if_else(any_true, hit, pc.if_else(any_null, UNKNOWN, miss))
-    reasons = pc.if_else(any_true, found, pc.if_else(any_null, unsure, rule.otherwise))
-    return verdict, reasons
+def _with_problems(subjects: pa.Table, reasons: Any) -> Any:
+    """Append each row's ID problem and what identity matching made of it to its reasons.
 
-
-def join(*parts: Any) -> Any:
-    """Return the non-null texts of each row joined by ``;`` ("" when all are null).
-
-    (Arrow's ``null_handling="skip"`` drops rows in pyarrow 2x, hence replace-and-trim.)
+    Rows with a problem are few (a bad or legacy-less ID); they are joined one by one.
     """
-    joined = pc.binary_join_element_wise(*parts, ";", null_handling="replace", null_replacement="")
-    return pc.utf8_trim(pc.replace_substring_regex(joined, ";+", ";"), ";")
-
-
-def _spread(values: Any, valid: np.ndarray, fill: str | None) -> Any:
-    """Return ``values`` (one per valid row) placed at the valid rows, ``fill`` elsewhere."""
-    if valid.all():
-        return values if isinstance(values, pa.Array) else values.combine_chunks()
-    if not valid.any():
-        return pa.array([fill] * len(valid), pa.string())
-    index = np.cumsum(valid) - 1
-    taken = pc.take(values, pa.array(np.where(valid, index, 0)))
-    return pc.if_else(pa.array(valid), taken, pa.scalar(fill, pa.string()))
-
-
-def _problem_reasons(subjects: pa.Table) -> Any:
-    """Return each row's ID reason and what identity matching made of it (null: no problem)."""
-    out: list[str | None] = []
-    for problem, match, body in zip(
-        subjects["problem"].to_pylist(),
-        subjects["match"].to_pylist(),
-        subjects["body"].to_pylist(),
-        strict=True,
-    ):
-        if not problem:
-            out.append(None)
-        elif body >= 0:
-            out.append(f"{problem_reason(problem)};identity_matched")
+    problems = subjects["problem"].to_numpy()
+    rows = np.flatnonzero(problems != 0)
+    if not len(rows):
+        return reasons
+    texts = reasons.to_pylist() if len(rows) * 20 > len(problems) else None
+    matches = subjects["match"].take(pa.array(rows)).to_pylist()
+    bodies = subjects["body"].to_numpy()
+    joined: list[str] = []
+    for row, match in zip(rows.tolist(), matches, strict=True):
+        problem = problem_reason(int(problems[row]))
+        if bodies[row] >= 0:
+            tail = f"{problem};identity_matched"
         elif match == NONE:
-            out.append(problem_reason(problem))
+            tail = problem
         else:
-            out.append(f"{problem_reason(problem)};{match}")
-    return pa.array(out, pa.string())
+            tail = f"{problem};{match}"
+        head = texts[row] if texts is not None else reasons[row].as_py()
+        joined.append(f"{head};{tail}" if head else tail)
+    mask = np.zeros(len(problems), bool)
+    mask[rows] = True
+    return pc.replace_with_mask(reasons, pa.array(mask), pa.array(joined, pa.string()))
 
 
 def _ages(plan: Plan, check: Check, bodies: np.ndarray) -> Any:
@@ -220,11 +263,17 @@ def flag_keys(steps: Sequence[StepPlan]) -> list[str]:
     return list(keys)
 
 
-def source_flags(engine: Engine, store: VersionStore, steps: Sequence[StepPlan]) -> pa.Table | None:
+def source_flags(
+    engine: Engine,
+    store: VersionStore,
+    steps: Sequence[StepPlan],
+    wanted: ir.Column | None = None,
+) -> pa.Table | None:
     """Return, for every person some check finds, ``body`` and ``bits`` (bit ``i``: check
     ``flag_keys(steps)[i]`` holds), sorted by body — the sources read once for a whole job, as
-    one union of the checks' bodies with a bit each, OR-ed per body on the engine. None when
-    there is no check or more than ``MAX_FLAGS``."""
+    one union of the checks' bodies with a bit each, OR-ed per body on the engine. ``wanted``:
+    the job's subjects' bodies, to keep only their people (the aggregation then holds the
+    job's people, not the city's). None when there is no check or more than ``MAX_FLAGS``."""
     import ibis
 
     keys = flag_keys(steps)
@@ -242,22 +291,26 @@ def source_flags(engine: Engine, store: VersionStore, steps: Sequence[StepPlan])
         .mutate(bit=ibis.literal(1 << i, type="int64"))
         for i, key in enumerate(keys)
     ]
-    # distinct (body, bit) pairs summed are their OR, on every engine (PySpark has no bit_or)
-    pairs = (parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)).distinct()
-    found = engine.execute(pairs.group_by("body").aggregate(bits=pairs.bit.sum()))
-    return found.sort_by("body")
+    pairs = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+    if wanted is not None:
+        pairs = pairs.filter(pairs.body.isin(wanted))
+    if engine.name == "duckdb":
+        grouped = pairs.group_by("body").aggregate(bits=pairs.bit.bit_or())
+    else:
+        # distinct (body, bit) pairs summed are their OR (Ibis has no bit_or on PySpark)
+        pairs = pairs.distinct()
+        grouped = pairs.group_by("body").aggregate(bits=pairs.bit.sum())
+    return engine.execute(grouped).sort_by("body")
 
 
-def _looked_up(found: pa.Table, keys: Sequence[str], bodies: np.ndarray) -> dict[str, Any]:
-    """Return each check's column for ``bodies`` from the job's sorted ``source_flags``."""
+def _words(found: pa.Table, bodies: np.ndarray) -> np.ndarray:
+    """Return each body's bits from the job's sorted ``source_flags`` (0: no check holds)."""
     known = found["body"].to_numpy()
     bits = found["bits"].to_numpy()
-    words = np.zeros(len(bodies), dtype=np.int64)
-    if len(known):
-        at = np.minimum(np.searchsorted(known, bodies), len(known) - 1)
-        hit = known[at] == bodies
-        words = np.where(hit, bits[at], 0)
-    return {key: pa.array((words >> i) & 1 == 1) for i, key in enumerate(keys)}
+    if not len(known):
+        return np.zeros(len(bodies), dtype=np.int64)
+    at = np.minimum(np.searchsorted(known, bodies), len(known) - 1)
+    return np.where(known[at] == bodies, bits[at], 0).astype(np.int64)
 
 
 def _flags(

@@ -219,7 +219,7 @@ def run_job(
             seconds["identity"] += time.perf_counter() - started
             store = make_store(settings)
             started = time.perf_counter()
-            found = _source_flags(engine, store, steps, folder)
+            found = _source_flags(engine, store, steps, folder, resolved)
             seconds["sources"] += time.perf_counter() - started
             for index in range(done, chunks):
                 if _cancelled(factory, job_id):
@@ -380,14 +380,15 @@ def _register(
 
 
 def _source_flags(
-    engine: Engine, store: VersionStore, steps: list[StepPlan], folder: Path
+    engine: Engine, store: VersionStore, steps: list[StepPlan], folder: Path, resolved: Path
 ) -> pa.Table | None:
-    """The job's ``batch.source_flags``, computed once (``flags.parquet``) and read back on a
-    resume; None when the job's checks do not fit them."""
+    """The job's ``batch.source_flags`` for its subjects, computed once (``flags.parquet``) and
+    read back on a resume; None when the job's checks do not fit them."""
     path = folder / "flags.parquet"
     if path.is_file():
         return pq.read_table(path)
-    found = batch.source_flags(engine, store, steps)
+    people = engine.read_parquet([resolved])
+    found = batch.source_flags(engine, store, steps, people.filter(people.body >= 0).body)
     if found is not None:
         _write_atomic(found, path)
     return found
@@ -434,33 +435,53 @@ def _count_chunk(
 
 
 def _assemble(folder: Path, chunks: int, scenario: Scenario, kind: str) -> dict[str, Any]:
-    """Write ``result.parquet`` from the chunks, in input order; return the summary."""
-    parts = [pq.read_table(folder / f"chunk_{i:05d}.parquet") for i in range(chunks)]
-    result = pa.concat_tables(parts).sort_by("ref")
-    out = result.drop_columns(["body"])
-    out = out.set_column(0, "row", pc.add(out["ref"], 1))
-    _write_atomic(out, folder / "result.parquet")
+    """Write ``result.parquet`` from the chunks (each in input order, so in turn they are
+    too), streaming one chunk at a time; return the summary, counted per chunk."""
+    counted: dict[str, Counter[Any]] = defaultdict(Counter)
+    derived: dict[str, float] = defaultdict(float)
+    steps = [s.name for s in scenario.steps]
+    tallied = ["reasons", "match", *(["verdict"] if kind == RULE else ["outcome", *steps])]
+    path = folder / "result.parquet"
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    writer: pq.ParquetWriter | None = None
+    try:
+        for i in range(chunks):
+            part = pq.read_table(folder / f"chunk_{i:05d}.parquet").drop_columns(["body"])
+            part = part.set_column(0, "row", pc.add(part["ref"], 1))
+            if writer is None:
+                writer = pq.ParquetWriter(temp, part.schema)
+            writer.write_table(part)
+            for column in tallied:
+                for item in pc.value_counts(part[column]).to_pylist():
+                    counted[column][item["values"]] += item["counts"]
+            for d in scenario.derived if kind != RULE else ():
+                derived[d.name] += float(pc.sum(part[d.name]).as_py() or 0.0)
+        assert writer is not None
+        writer.close()
+        with temp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(temp, path)
+    except (OSError, pa.ArrowException) as exc:
+        if writer is not None:
+            writer.close()
+        temp.unlink(missing_ok=True)
+        raise StorageError(f"cannot write {path.name}: {exc}") from None
     reasons: Counter[str] = Counter()
-    for text in out["reasons"].to_pylist():
-        reasons.update(r for r in (text or "").split(";") if r)
-    matches = Counter(out["match"].to_pylist())
+    for text, count in counted["reasons"].items():
+        for reason in (text or "").split(";"):
+            if reason:
+                reasons[reason] += count
     summary: dict[str, Any] = {
-        "subjects": out.num_rows,
+        "subjects": sum(counted["match"].values()),
         "reasons": dict(reasons.most_common(30)),
-        "matches": dict(matches.most_common()),
+        "matches": dict(counted["match"].most_common()),
     }
     if kind == RULE:
-        verdicts = Counter(out["verdict"].to_pylist())
-        summary["verdicts"] = {v: verdicts.get(v, 0) for v in service.VERDICTS}
+        summary["verdicts"] = {v: counted["verdict"].get(v, 0) for v in service.VERDICTS}
         return summary
-    counted = Counter(out["outcome"].to_pylist())
-    summary["outcomes"] = {o: counted.get(o, 0) for o in scenario.outcome_names()}
-    summary["steps"] = {
-        s.name: dict(Counter(out[s.name].to_pylist()).most_common()) for s in scenario.steps
-    }
-    summary["derived"] = {
-        d.name: round(float(pc.sum(out[d.name]).as_py() or 0.0), 2) for d in scenario.derived
-    }
+    summary["outcomes"] = {o: counted["outcome"].get(o, 0) for o in scenario.outcome_names()}
+    summary["steps"] = {name: dict(counted[name].most_common()) for name in steps}
+    summary["derived"] = {d.name: round(derived[d.name], 2) for d in scenario.derived}
     return summary
 
 
