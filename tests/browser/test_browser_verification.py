@@ -1,12 +1,13 @@
 """Verification in a real browser: the rules and scenarios, the counter's single check, a batch
-job from upload through its progress to the report with its lists and score — desktop and
-phone, Chinese and English."""
+job from upload through its progress to the report with its lists, a scenario's report scored
+against a ground truth uploaded on its page — desktop and phone, Chinese and English."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from browser_support import LiveServer
@@ -18,8 +19,8 @@ from haihe.core.db import transaction
 from haihe.core.settings import Settings
 from haihe.orgs import repository as orgs_repo
 from haihe.orgs.auth import principal_of_user
-from haihe.verification import jobs, scoring
-from verification.verify_world import build_world, grant_all, pid, write_csv
+from haihe.verification import jobs
+from verification.verify_world import build_world, grant_all, payments, pid, write_csv
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +38,7 @@ def _sign_in(page: Page, username: str, path: str) -> None:
 @pytest.fixture(scope="module")
 def city(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The hand-made sources of tests/verification on the live server, bound and granted to
-    RSJ (once); a scored stop-list job for the report. Returns the server's settings."""
+    RSJ (once); a stop-list job for the report. Returns the server's settings."""
     with live_server.sessions() as session:
         db_path = Path(str(session.get_bind().url.database))
         # the live server keeps its data beside its database (DATA_DIR/haihe.db)
@@ -51,31 +52,20 @@ def city(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> S
         assert user is not None
         actor = principal_of_user(user)
         assert actor is not None
-    _scored_stop_list(live_server, settings, actor, tmp)
+    _stop_list_job(live_server, settings, actor, tmp)
     return settings
 
 
-def _scored_stop_list(
+def _stop_list_job(
     live_server: LiveServer, settings: Settings, actor: Principal, tmp: Path
 ) -> None:
-    payments = [
-        {"id_number": pid(i), "pension_no": f"P{i:03d}", "monthly_amount": 3000 + 100 * i,
-         "status": "终止发放" if i == 5 else "正常发放"}
-        for i in range(8)
-    ]  # fmt: skip
-    path = write_csv(tmp / "payments.csv", payments)
-    truth = write_csv(
-        tmp / "truth.csv",
-        [{"pension_no": f"P{i:03d}", "alive": i not in (0, 2)} for i in range(8)],
-    )
+    path = write_csv(tmp / "payments.csv", payments())
     with transaction(live_server.sessions) as session:
         job_id = jobs.create_job(
             session, actor=actor, settings=settings, name="pension_death_stop",
             params={"on": "2024-12-31"}, input_path=path, input_name="养老金发放名单.csv",
         ).id  # fmt: skip
     assert jobs.run_job(live_server.sessions, settings, job_id) is jobs.JobStatus.SUCCEEDED
-    with transaction(live_server.sessions) as session:
-        scoring.score_job(session, actor=actor, settings=settings, job_id=job_id, truth=truth)
 
 
 def test_the_rules_and_a_single_check_at_the_counter(
@@ -136,12 +126,22 @@ def test_a_batch_job_from_upload_to_its_lists(
     page.screenshot(path=screenshots / "desktop-en-verification-job.png", full_page=True)
 
 
-def test_a_scenario_report_with_its_score_on_a_phone(
-    open_page: OpenPage, city: Settings, screenshots: Path
+def test_a_scenario_report_scored_against_the_truth_on_a_phone(
+    open_page: OpenPage, city: Settings, screenshots: Path, tmp_path: Path
 ) -> None:
+    truth = write_csv(
+        tmp_path / "真实情况.csv",
+        [{"pension_no": f"P{i:03d}", "alive": i not in (0, 2)} for i in range(8)],
+    )
     page = open_page(phone=True)
     _sign_in(page, "rsj_op", "/verification/jobs")
     page.get_by_test_id("jobs").get_by_role("link", name="死亡人员养老金停发").first.click()
+    form = page.get_by_test_id("score-form")
+    expect(form).to_be_visible()
+    form.scroll_into_view_if_needed()
+    page.screenshot(path=screenshots / "phone-zh-verification-score-form.png")
+    form.get_by_label("真实情况文件").set_input_files(truth)
+    form.get_by_role("button", name="对照真实情况评分").click()
     expect(page.get_by_test_id("precision")).to_have_text("1.000")
     expect(page.get_by_test_id("recall")).to_have_text("1.000")
     stop = page.get_by_test_id("list")
@@ -149,3 +149,7 @@ def test_a_scenario_report_with_its_score_on_a_phone(
     expect(stop).to_contain_text(f"{pid(0)[:6]}********{pid(0)[-4:]}")
     expect(page.get_by_test_id("derived")).to_contain_text("74,400.00")  # (3000 + 3200) × 12
     page.screenshot(path=screenshots / "phone-zh-verification-report.png", full_page=True)
+    desktop = open_page(locale="en-GB")
+    _sign_in(desktop, "rsj_op", urlsplit(page.url).path)
+    expect(desktop.get_by_test_id("score-form")).to_contain_text("Score against ground truth")
+    desktop.screenshot(path=screenshots / "desktop-en-verification-score.png", full_page=True)

@@ -1,5 +1,6 @@
 """Verification's console pages over HTTP: who may open them, the counter's single check, a
-batch job from upload to report, and a job of another organisation staying out of sight."""
+batch job from upload to report and its score against a ground truth, and a job of another
+organisation staying out of sight."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from factories import PASSWORD, make_user
 from haihe.core.auth import Role
 from haihe.core.settings import Settings
 from haihe.orgs import repository as orgs_repo
-from verification.verify_world import World, build_world, grant_all, pid
+from verification.verify_world import World, build_world, csv_bytes, grant_all, payments, pid
 
 HTML = {"accept": "text/html"}
 PAGES = ["/verification", "/verification/check", "/verification/jobs", "/verification/jobs/new"]
@@ -168,3 +169,53 @@ def test_a_bad_upload_shows_the_form_again_with_what_to_fix(
     words = text_of(r.text)
     assert "lacks the column(s) card_no, status" in words
     assert 'value="65"' in r.text  # the parameters given are kept
+
+
+def test_a_scenario_job_is_scored_on_its_page_and_the_report_shows_precision_and_recall(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, "rsj_op")
+    r = client.post(
+        "/verification/jobs",
+        data={"name": "pension_death_stop", "param_on": "2024-12-31"},
+        files={"file": ("payments.csv", csv_bytes(payments()), "text/csv")},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    job_page = r.headers["location"]
+    page = client.get(job_page, headers=HTML).text
+    assert f'action="{job_page}/score"' in page
+    assert "尚未与真实情况比对" in text_of(page)
+    # a file without the key: the page again, saying what the file needs
+    r = client.post(
+        f"{job_page}/score",
+        files={"truth": ("truth.csv", b"payment,alive\nP000,false\n", "text/csv")},
+        headers=HTML,
+    )
+    assert r.status_code == 422
+    words = text_of(r.text)
+    assert "未能评分： the truth lacks the column(s) pension_no" in words
+    assert "has a row per pension_no and a column alive" in words
+    # the stop list is P000 and P002; this truth says P000 and P004 died: one right, one
+    # wrong, one missed — precision 1/2, recall 1/2
+    truth = csv_bytes([{"pension_no": f"P{i:03d}", "alive": i not in (0, 4)} for i in range(8)])
+    r = client.post(
+        f"{job_page}/score",
+        files={"truth": ("真实情况.csv", truth, "text/csv")},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert r.headers["location"] == f"{job_page}#score"
+    words = text_of(client.get(r.headers["location"], headers=HTML).text)
+    assert "0.500 精确率" in words
+    assert "0.500 召回率" in words
+    assert "1 / 1 / 1" in words
+    # the platform admin sees the job but holds no grant to run it: the page says so
+    sign_in(client, "platform")
+    r = client.post(
+        f"{job_page}/score", files={"truth": ("t.csv", truth, "text/csv")}, headers=HTML
+    )
+    assert r.status_code == 403
+    assert "holds no verify grant for deaths" in text_of(r.text)

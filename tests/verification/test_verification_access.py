@@ -2,7 +2,8 @@
 
 RSJ's operator and API client hold verify grants; CL's operator holds none; the provider's admin,
 a resident and the platform admin verify nothing (they hold no grants), the platform admin alone
-binds sources and sees every job.
+binds sources and sees every job. A job's routes answer 404 to whoever may not see it; scoring
+it also needs the grants to run it, which the platform admin lacks (403).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
-from verify_world import World, build_world, grant_all, pid
+from verify_world import World, build_world, csv_bytes, grant_all, payments, pid
 
 from haihe.core.settings import Settings
 from haihe.verification import api
@@ -23,6 +24,8 @@ SIGNED_IN = set(CALLERS) - {"anon"}
 GRANTEES = {"rsj_op", "rsj_client"}
 JOB_SEERS = GRANTEES | {"platform"}
 CSV = f"id_number\n{pid(0)}\n{pid(3)}\n".encode()
+PAYMENTS = csv_bytes(payments())
+TRUTH = csv_bytes([{"pension_no": f"P{i:03d}", "alive": i not in (0, 2)} for i in range(8)])
 
 
 @pytest.fixture
@@ -32,21 +35,25 @@ def world(client: TestClient, session: Session, settings: Settings, tmp_path: Pa
     return built
 
 
-def job_of(client: TestClient, world: World) -> int:
+def job_of(client: TestClient, world: World, rule: str = "alive") -> int:
+    """RSJ's finished job: the rule ``alive`` over two people, or ``pension_death_stop`` over
+    the eight payments."""
     res = client.post(
         "/api/v1/verify/jobs",
         headers=world.headers("rsj_op"),
-        data={"rule": "alive", "params": '{"on": "2024-12-31"}'},
-        files={"file": ("s.csv", CSV, "text/csv")},
+        data={"rule": rule, "params": '{"on": "2024-12-31"}'},
+        files={"file": ("s.csv", CSV if rule == "alive" else PAYMENTS, "text/csv")},
     )
     assert res.status_code == 202, res.text
     return int(res.json()["id"])
 
 
-def expected(who: str, ok: int, admitted: set[str], refused: int = 403) -> int:
+def expected(who: str, ok: int, admitted: set[str], refused: int, path: str) -> int:
     if who == "anon":
         return 401
-    return ok if who in admitted else refused
+    if who in admitted:
+        return ok
+    return 404 if "{job_id}" in path and who not in JOB_SEERS else refused
 
 
 ROWS: list[tuple[str, str, int, set[str], int]] = [
@@ -60,6 +67,7 @@ ROWS: list[tuple[str, str, int, set[str], int]] = [
     ("GET", "/api/v1/verify/jobs/{job_id}", 200, JOB_SEERS, 404),
     ("POST", "/api/v1/verify/jobs/{job_id}/cancel", 409, JOB_SEERS, 404),  # already done
     ("GET", "/api/v1/verify/jobs/{job_id}/download", 200, JOB_SEERS, 404),
+    ("POST", "/api/v1/verify/jobs/{job_id}/score", 200, GRANTEES, 403),  # platform: no grants
     ("POST", "/api/v1/verify/{rule}", 200, GRANTEES, 403),
 ]
 
@@ -81,10 +89,16 @@ def test_access(
     admitted: set[str],
     refused: int,
 ) -> None:
-    job_id = job_of(client, world) if "{job_id}" in path else 0
+    scored = path.endswith("/score")
+    if "{job_id}" in path:
+        job_id = job_of(client, world, "pension_death_stop" if scored else "alive")
+    else:
+        job_id = 0
     url = path.format(role="household", rule="alive", job_id=job_id)
     kwargs: dict[str, object] = {}
-    if method == "PUT":
+    if scored:
+        kwargs["files"] = {"truth": ("truth.csv", TRUTH, "text/csv")}
+    elif method == "PUT":
         kwargs["json"] = {"code": world.codes["household"]}
     elif path.endswith("/jobs"):
         kwargs["data"] = {"rule": "alive", "params": '{"on": "2024-12-31"}'}
@@ -92,7 +106,7 @@ def test_access(
     elif method == "POST" and path.endswith("{rule}"):
         kwargs["json"] = {"subjects": [{"id_number": pid(0)}], "params": {"on": "2024-12-31"}}
     res = client.request(method, url, headers=world.headers(who), **kwargs)  # type: ignore[arg-type]
-    assert res.status_code == expected(who, ok, admitted, refused), res.text
+    assert res.status_code == expected(who, ok, admitted, refused, path), res.text
     if res.status_code >= 400:
         assert set(res.json()["error"]) >= {"code", "message"}
 

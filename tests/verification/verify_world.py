@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,25 @@ class World:
 
     def headers(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"} if who in self.tokens else {}
+
+
+def payments(count: int = 8) -> list[dict[str, Any]]:
+    """RSJ's pension payments, the list of ``pension_death_stop``: payment ``P00i`` to person
+    ``i``, P005 already stopped. On 2024-12-31 persons 0 and 2 are dead (the stop list)."""
+    return [
+        {"id_number": pid(i), "pension_no": f"P{i:03d}", "monthly_amount": 3000 + 100 * i,
+         "status": "终止发放" if i == 5 else "正常发放"}
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def csv_bytes(rows: list[dict[str, Any]]) -> bytes:
+    """``rows`` as a UTF-8 CSV file's bytes (an upload)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:

@@ -21,7 +21,7 @@ from haihe.core.web import (
     get_principal,
 )
 from haihe.exchange.gateway_api import request_id_of
-from haihe.verification import checks, jobs, repository, service
+from haihe.verification import checks, jobs, repository, scoring, service
 from haihe.verification.models import VerificationJob
 from haihe.verification.rules import registry
 from haihe.verification.scenarios import Scenario, scenarios
@@ -34,6 +34,7 @@ from haihe.verification.schemas import (
     ParameterOut,
     RuleOut,
     ScenarioOut,
+    ScoreOut,
 )
 
 router = APIRouter(prefix="/api/v1/verify", tags=["verification"])
@@ -204,6 +205,39 @@ def get_job(job_id: int, session: DbSession, actor: CurrentPrincipal) -> JobOut:
 def cancel_job(job_id: int, session: DbSession, actor: CurrentPrincipal) -> JobOut:
     """Stop a queued or running job after its current chunk."""
     return job_out(jobs.cancel_job(session, actor=actor, job_id=job_id))
+
+
+@router.post("/jobs/{job_id}/score", response_model=ScoreOut)
+def score_job(
+    job_id: int,
+    session: DbSession,
+    settings: AppSettings,
+    actor: CurrentPrincipal,
+    truth: Annotated[
+        UploadFile,
+        File(
+            description="The ground truth: CSV (UTF-8) or Parquet with the key and yes-column "
+            "the scenario's [score] names (e.g. pension_no and alive)."
+        ),
+    ],
+) -> ScoreOut:
+    """Score a finished scenario job's primary list against a ground truth: tp, fp, fn,
+    precision and recall, kept on the job (its report shows them).
+
+    For whoever may see the job and could run it now (the verify grants of every step, as
+    for `POST /jobs`). 409 for a rule job or one that has not succeeded; 422 for a file that
+    cannot be read or lacks the scenario's key or yes-column.
+    """
+    found = scoring.score_upload(
+        session,
+        actor=actor,
+        settings=settings,
+        job_id=job_id,
+        upload=truth.file,
+        filename=truth.filename or "truth.csv",
+    )
+    job = jobs.get_job(session, actor=actor, job_id=job_id)
+    return ScoreOut(job_id=job.id, scenario=job.rule, **found)
 
 
 @router.get("/jobs/{job_id}/download", response_class=FileResponse)

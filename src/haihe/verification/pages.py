@@ -1,10 +1,11 @@
 """Console pages of verification — 数据核验: rules and scenarios, the counter's single check,
-batch jobs (upload, progress, cancel, download) and each job's report with its lists.
+batch jobs (upload, progress, cancel, download) and each job's report with its lists and its
+score against a ground truth uploaded on the page.
 
 The pages serve the roles the home page shows verification to (platform admin, org admins,
 operators, officers); what each may do beyond looking is the service's to decide, as over REST:
-a check or job needs the organisation's verify grants, a job is seen by its organisation and the
-platform admin.
+a check, a job or its score needs the organisation's verify grants, a job is seen by its
+organisation and the platform admin.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from haihe.core.errors import Forbidden, HaiheError, InvalidInput
 from haihe.core.templating import RenderedError, render
 from haihe.core.web import AppSettings, CurrentPrincipal, DbSession
 from haihe.exchange.gateway_api import request_id_of
-from haihe.verification import checks, jobs, reports, repository, service
+from haihe.verification import checks, jobs, reports, repository, scoring, service
 from haihe.verification.api import UPLOAD_SUFFIXES
 from haihe.verification.models import JobStatus, VerificationJob
 from haihe.verification.rules import Rule, get_rule, registry
@@ -284,6 +285,50 @@ def job_page(
     """A job: progress while it runs; then its summary, score and lists (the report)."""
     _staff(principal)
     job = jobs.get_job(session, actor=principal, job_id=job_id)
+    return _job_page(request, settings, job, list_name=list_name, page=page)
+
+
+@router.post("/verification/jobs/{job_id}/score", response_class=HTMLResponse)
+def score_job(
+    job_id: int,
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    principal: CurrentPrincipal,
+    form: Form,
+) -> Response:
+    """Score the job against the uploaded ground truth; back to its report, which shows the
+    precision and recall (a bad file or a refusal: the page again, saying why)."""
+    _staff(principal)
+    job = jobs.get_job(session, actor=principal, job_id=job_id)
+    upload = form.get("truth")
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise InvalidInput("choose a ground-truth file (CSV or Parquet) to upload")
+        scoring.score_upload(
+            session,
+            actor=principal,
+            settings=settings,
+            job_id=job.id,
+            upload=upload.file,
+            filename=upload.filename,
+        )
+    except HaiheError as exc:
+        page = _job_page(request, settings, job, score_error=_reason(exc), status=exc.status)
+        raise RenderedError(page) from exc
+    return RedirectResponse(f"/verification/jobs/{job.id}#score", status_code=303)
+
+
+def _job_page(
+    request: Request,
+    settings: AppSettings,
+    job: VerificationJob,
+    *,
+    list_name: str = "",
+    page: int = 1,
+    score_error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
     scenario, _ = jobs.resolve(job.rule)
     names = reports.list_names(job, scenario)
     shown = None
@@ -301,10 +346,11 @@ def job_page(
         "lists": names,
         "shown": shown,
         "final": job.status in FINAL,
+        "score_error": score_error,
         "titles": _titles(),
         "when": local_time,
     }
-    return render(request, "verification/job.html", context)
+    return render(request, "verification/job.html", context, status=status)
 
 
 @router.get("/verification/jobs/{job_id}/progress", response_class=HTMLResponse)

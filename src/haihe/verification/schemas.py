@@ -121,3 +121,17 @@ class JobOut(BaseModel):
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+
+
+class ScoreOut(BaseModel):
+    """A scenario job's primary list against a ground truth — kept on the job for its report."""
+
+    job_id: int
+    scenario: str
+    truth: str = Field(description="What the scenario's truth is known by ([score] truth).")
+    list: str = Field(description="The list scored: the scenario's primary outcome.")
+    tp: int = Field(description="On the list, and the truth says they belong there.")
+    fp: int = Field(description="On the list, but the truth says they do not belong there.")
+    fn: int = Field(description="Not on the list, but the truth says they belong there.")
+    precision: float = Field(description="tp / (tp + fp); 1 when the list is empty.")
+    recall: float = Field(description="tp / (tp + fn); 1 when the truth has no one to list.")
