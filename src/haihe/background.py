@@ -21,6 +21,7 @@ import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from haihe.audit import service as audit_service
+from haihe.audit import subject_sets as audit_sets
 from haihe.core import jobs, outbox
 from haihe.core.auth import system_principal
 from haihe.core.clikit import JsonOption, print_json, print_table, settings_of
@@ -33,6 +34,7 @@ from haihe.governance import deadlines as governance_deadlines
 from haihe.governance import snapshot as governance_snapshot
 from haihe.portal import service as portal_service
 from haihe.verification import daily as verification_daily
+from haihe.verification import register as verification_register
 
 log = logging.getLogger("haihe.jobs")
 
@@ -130,6 +132,18 @@ def register_background_work(settings: Settings) -> list[str]:
             ),
             "rewrite open datasets from their resources' newly loaded versions",
         )
+    task(
+        audit_sets.TASK,
+        settings.audit_index_seconds,
+        lambda c: audit_sets.index_pending(c.session_factory, c.settings),
+        "index the persons of batch verifications for the citizen's view",
+    )
+    task(
+        verification_register.TASK,
+        settings.verification_stop_scan_seconds,
+        lambda c: verification_register.ensure_current(c.session, c.settings),
+        "build the identity register's blocking index when a new version is loaded",
+    )
     task(
         verification_daily.TASK,
         settings.verification_stop_scan_seconds,

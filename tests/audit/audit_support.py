@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from haihe.audit import chain, service, signing, verify
-from haihe.audit.models import AuditEntry
+from haihe.audit.models import AuditEntry, body_sql
 from haihe.core.auth import Principal, Role
 from haihe.core.settings import Settings
 
@@ -77,10 +77,37 @@ def run_verify(
 
 
 def sql(factory: sessionmaker[Session], statement: str, **params: object) -> None:
-    """Tamper: run raw SQL behind the ledger's back, committed."""
+    """Tamper: run raw SQL behind the ledger's back, committed.
+
+    On PostgreSQL the CHECK constraint refuses an edit of the columns alone, so this is an
+    attacker who can also change the schema: drop the constraint, edit, rewrite each edited
+    entry's text to match its columns, put the constraint back. (On SQLite the database
+    rewrites the text itself.) Either way the entry's text no longer matches its hash.
+    """
     with factory() as s:
-        s.execute(text(statement), params)
+        if is_postgresql(s):
+            s.execute(text("ALTER TABLE audit_entries DROP CONSTRAINT ck_audit_entries_body"))
+            s.execute(text(statement), params)
+            s.execute(text(f"UPDATE audit_entries SET body = {PG_TEXT} WHERE body <> {PG_TEXT}"))
+            s.execute(text(f"ALTER TABLE audit_entries ADD CONSTRAINT {PG_CHECK}"))
+        else:
+            s.execute(text(statement), params)
         s.commit()
+
+
+PG_TEXT = body_sql("postgresql")
+PG_CHECK = f"ck_audit_entries_body CHECK (body = {PG_TEXT})"
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def add_entry(session: Session, values: dict[str, object]) -> None:
+    """Insert an entry behind the ledger's back, with its text where the app writes it."""
+    if is_postgresql(session):
+        values = {**values, "body": chain.body([values[f] for f in chain.FIELDS])}
+    session.add(AuditEntry(**values))
 
 
 def rewrite_from(factory: sessionmaker[Session], seq: int, purpose: str) -> None:
@@ -91,7 +118,10 @@ def rewrite_from(factory: sessionmaker[Session], seq: int, purpose: str) -> None
         rows[0].purpose = purpose
         for row in rows:
             row.prev_hash = prev
-            row.hash = chain.link(prev, chain.body([getattr(row, f) for f in chain.FIELDS]))
+            entry_text = chain.body([getattr(row, f) for f in chain.FIELDS])
+            if is_postgresql(s):
+                row.body = entry_text
+            row.hash = chain.link(prev, entry_text)
             prev = row.hash
         s.flush()
         s.execute(text("UPDATE audit_chains SET head_hash = :h"), {"h": prev})

@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from audit_support import build_ledger, sql
+from audit_support import build_ledger, entry, sql
 from sqlalchemy.orm import Session, sessionmaker
 
 from factories import make_user
+from haihe.audit import service, subject_sets
 from haihe.cli import main
 from haihe.core.auth import Role
 from haihe.core.settings import Settings
@@ -54,6 +55,36 @@ def test_verify_says_intact_then_where_it_was_tampered(
     assert out.splitlines() == [
         "chain main seq 4: hash: the entry's content does not match its hash (the entry was edited)"
     ]
+
+
+def test_verify_deep_compares_the_columns_too(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: Factory
+) -> None:
+    code, out, _ = run(capsys, monkeypatch, "audit", "verify", "--deep", "--workers", "2")
+    assert code == 0
+    assert out.startswith("intact: 12 entries in 1 chains")
+    assert out.rstrip().endswith("entries/s), columns compared")
+
+
+def test_verify_deep_checks_each_batch_subject_set_against_its_digest(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    env: Factory,
+    settings: Settings,
+) -> None:
+    people = [f"{i:032x}" for i in range(1, 6)]
+    with env() as s:
+        kept = subject_sets.keep_set(s, settings, people)
+        service.record_many(s, [entry(1, subjects=(), subject_set=kept)])
+        s.commit()
+    subject_sets.index_pending(env, settings)
+    assert run(capsys, monkeypatch, "audit", "verify", "--deep")[0] == 0
+    sql(env, f"DELETE FROM audit_set_members WHERE token = '{people[2]}'")
+    assert run(capsys, monkeypatch, "audit", "verify")[0] == 0  # the fast check reads no sets
+    code, out, err = run(capsys, monkeypatch, "audit", "verify", "--deep")
+    assert code == 1
+    assert "members do not match the digest and size (5)" in out
+    assert "TAMPERED: 1 problems" in err
 
 
 def test_verify_with_bad_input_exits_2(

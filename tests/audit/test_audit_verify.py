@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from audit_support import (
     GATEWAY,
+    add_entry,
     build_ledger,
     checks,
     days_ago,
@@ -16,10 +17,10 @@ from audit_support import (
     sign_heads,
     sql,
 )
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from haihe.audit import chain, service, signing, verify
+from haihe.audit import chain, scan, service, signing, verify
 from haihe.audit.models import AuditEntry
 from haihe.core.settings import Settings
 
@@ -50,11 +51,24 @@ def test_an_untouched_ledger_passes_the_whole_chunk_check(
 def test_only_a_failing_chunk_is_walked_entry_by_entry(
     ledger: Factory, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(verify, "CHUNK", 10)
+    monkeypatch.setattr(scan, "CHUNK", 10)
     sql(ledger, "UPDATE audit_entries SET actor_name = '李四' WHERE seq = 15")
     report = run_verify(ledger, settings)
     assert checks(report) == {(15, "hash")}
     assert report.chains[0].rechecked == 1
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # its planner settings
+def test_verifying_leaves_the_sessions_planner_settings_as_they_were(
+    ledger: Factory, settings: Settings
+) -> None:
+    key = signing.local_public_key(settings)
+    with ledger() as s:
+        before = s.execute(text("SELECT current_setting('jit'), current_setting('enable_seqscan')"))
+        shown = before.one()
+        assert verify.verify_ledger(s, public_keys=[key] if key else []).intact
+        after = s.execute(text("SELECT current_setting('jit'), current_setting('enable_seqscan')"))
+        assert after.one() == shown
 
 
 def test_the_time_is_hashed_as_utc_text() -> None:
@@ -119,7 +133,7 @@ def test_an_inserted_entry_is_caught(ledger: Factory, settings: Settings) -> Non
         fake = {c: getattr(row, c) for c in chain.FIELDS}
         fake.update(seq=39, purpose="插入的记录", prev_hash=row.hash)
         fake["hash"] = chain.link(row.hash, chain.body([fake[f] for f in chain.FIELDS]))
-        s.add(AuditEntry(**fake))
+        add_entry(s, fake)
         s.commit()
     assert (40, "hash") in checks(run_verify(ledger, settings))
 
@@ -132,7 +146,7 @@ def test_an_entry_appended_behind_the_ledgers_back_is_caught(
         fake = {c: getattr(row, c) for c in chain.FIELDS}
         fake.update(seq=41, prev_hash=row.hash)
         fake["hash"] = chain.link(row.hash, chain.body([fake[f] for f in chain.FIELDS]))
-        s.add(AuditEntry(**fake))
+        add_entry(s, fake)
         s.commit()
     assert (41, "head") in checks(run_verify(ledger, settings))
 
@@ -182,7 +196,7 @@ def test_checkpoints_of_another_key_are_refused(ledger: Factory, settings: Setti
 def test_worker_processes_verify_ranges_and_their_seams(
     ledger: Factory, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(verify, "CHUNK", 7)
+    monkeypatch.setattr(scan, "CHUNK", 7)
     sql(ledger, "UPDATE audit_entries SET outcome = 'ok2' WHERE seq = 21")
     report = run_verify(ledger, settings, workers=3)
     assert checks(report) == {(21, "hash")}
@@ -192,10 +206,16 @@ def test_worker_processes_verify_ranges_and_their_seams(
 def test_a_gap_at_a_chunk_boundary_is_caught(
     ledger: Factory, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(verify, "CHUNK", 10)
+    monkeypatch.setattr(scan, "CHUNK", 10)
     sql(ledger, "DELETE FROM audit_subjects")
     sql(ledger, "DELETE FROM audit_entries WHERE seq IN (10, 11)")
     assert checks(run_verify(ledger, settings, workers=2)) == {(12, "sequence")}
+
+
+def test_a_batch_refuses_a_time_without_a_zone(session_factory: Factory) -> None:
+    naive = dt.datetime(2024, 5, 1, 8, 0)
+    with session_factory() as s, pytest.raises(Exception, match="naive datetime"):
+        service.record_many(s, [entry(1), entry(2, at=naive)])
 
 
 def test_a_batch_with_times_of_its_own_keeps_them(session_factory: Factory) -> None:

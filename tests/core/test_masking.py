@@ -18,6 +18,7 @@ from haihe.core.masking import (
     mask_uscc,
     mask_value,
     pseudonymise,
+    pseudonymise_many,
 )
 
 KEY = bytes(range(32))
@@ -158,3 +159,22 @@ def test_pseudonym_is_stable_and_keyed() -> None:
 def test_pseudonym_refuses_a_short_key() -> None:
     with pytest.raises(ConfigError, match="at least 16 bytes"):
         pseudonymise(b"short", "11010519491231002X")
+    with pytest.raises(ConfigError, match="at least 16 bytes"):
+        pseudonymise_many(b"short", ["11010519491231002X"])
+
+
+def test_many_pseudonyms_at_once_are_the_same_as_one_by_one() -> None:
+    # RFC 4231 test case 6: a key longer than SHA-256's block is hashed first
+    long_key = b"\xaa" * 131
+    assert pseudonymise_many(
+        long_key, ["Test Using Larger Than Block-Size Key - Hash Key First"]
+    ) == ["60e431591ee0b67f0d8a26aacbf5b77f"]
+    assert pseudonymise_many(b"\x0b" * 20, ["Hi There"]) == ["b0344c61d8db38535ca8afceaf0bf12b"]
+
+
+@given(
+    key=st.binary(min_size=16, max_size=100),
+    values=st.lists(st.text(max_size=30), max_size=5),
+)
+def test_many_pseudonyms_match_single_ones(key: bytes, values: list[str]) -> None:
+    assert pseudonymise_many(key, values) == [pseudonymise(key, v) for v in values]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -22,7 +23,7 @@ from haihe.core.settings import Settings
 from haihe.demo.verification import CONSUMERS, run_scenario
 from haihe.engine.spark import SparkEngine
 from haihe.synth import CityManifest
-from haihe.verification import jobs, matching
+from haihe.verification import jobs, matching, register
 from haihe.verification.checks import check_subjects
 from haihe.verification.scenarios import parse_scenario, scenarios
 from haihe.verification.schemas import SubjectIn
@@ -109,19 +110,28 @@ def test_rows_whose_id_fails_are_matched_by_name_and_birth_date_or_reported(
     ]  # fmt: skip
     path = tmp_path / "subjects.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
-    with transaction(session_factory) as s:
-        job_id = jobs.create_job(
-            s,
-            actor=world.consumers["RS"],
-            settings=settings,
-            name="alive",
-            params={"on": AS_OF.isoformat()},
-            input_path=path,
-        ).id
-    assert jobs.run_job(session_factory, settings, job_id) is jobs.JobStatus.SUCCEEDED
-    with session_factory() as s:
-        job = jobs.get_job(s, actor=world.consumers["RS"], job_id=job_id)
-        result = pq.read_table(jobs.result_path(settings, job)).to_pylist()
+
+    def run() -> list[dict[str, Any]]:
+        with transaction(session_factory) as s:
+            job_id = jobs.create_job(
+                s,
+                actor=world.consumers["RS"],
+                settings=settings,
+                name="alive",
+                params={"on": AS_OF.isoformat()},
+                input_path=path,
+            ).id
+        assert jobs.run_job(session_factory, settings, job_id) is jobs.JobStatus.SUCCEEDED
+        with session_factory() as s:
+            job = jobs.get_job(s, actor=world.consumers["RS"], job_id=job_id)
+            return pq.read_table(jobs.result_path(settings, job)).drop_columns(["row"]).to_pylist()
+
+    result = run()  # the register scanned for the rows the failed IDs could block with
+    with transaction(session_factory) as s:  # the periodic task builds the blocking index
+        built = register.ensure_current(s, settings)
+    assert built is not None
+    assert built.is_file()
+    assert run() == result  # and a job reads those rows from it: the same answers
     assert [r["match"] for r in result] == ["id", "probabilistic", "probabilistic", "none"]
     assert [r["verdict"] for r in result] == ["yes", "yes", "yes", "unknown"]
     assert result[0]["confidence"] == 1.0

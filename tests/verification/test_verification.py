@@ -14,12 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from verify_world import World, build_world, grant_all, pid, write_csv
 
 from factories import ROOT
+from haihe.audit import chain, citizen, subject_sets
 from haihe.audit.models import AuditEntry
 from haihe.catalogue.loading import LoadSource, load_resource
 from haihe.catalogue.models import Resource
 from haihe.core.auth import Principal
 from haihe.core.db import transaction
 from haihe.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from haihe.core.masking import pseudonymise
 from haihe.core.settings import Settings
 from haihe.exchange import decisions
 from haihe.exchange.models import Grant
@@ -291,9 +293,25 @@ def test_an_interrupted_job_resumes_without_redoing_finished_chunks(
     assert first.stat().st_mtime_ns == stamp
     session.expire_all()
     entries = session.scalars(
-        select(AuditEntry).where(AuditEntry.action == "verification.job")
+        select(AuditEntry).where(AuditEntry.action == "verification.job").order_by(AuditEntry.id)
     ).all()
     assert len(entries) == 3 * 2  # three chunks, two sources each: every chunk audited once
+    # each chunk's persons are kept once, as a set both its entries point at; a resident sees
+    # the uses of their records (before the sets are indexed and after)
+    key = settings.secret_key_bytes()
+    resident = Principal(
+        kind="user", id=1, name="居民", org_id=None, org_code=None, roles=frozenset(),
+        subject=pseudonymise(key, ids[2]),
+    )  # fmt: skip
+    for _ in range(2):
+        seen = citizen.uses_of_my_data(session, actor=resident, settings=settings)
+        assert sorted(e.seq for e in seen) == sorted(e.seq for e in entries[2:4])
+        assert {e.subjects for e in seen} == {2}
+        assert {e.subjects_digest for e in seen} == {
+            chain.subjects_digest([pseudonymise(key, i) for i in ids[2:4]])
+        }
+        assert subject_sets.index_pending(session_factory, settings).members in (0, 6)
+        session.expire_all()
 
 
 def test_the_grant_is_checked_on_every_check_not_kept_between_them(

@@ -189,12 +189,15 @@ def sharing_statistics(
 @router.get("/me")
 def my_data_uses(
     session: DbSession,
+    settings: AppSettings,
     principal: CurrentPrincipal,
     before: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MyUsesOut:
     """Which organisations used records about me, when and for what purpose (residents)."""
-    rows = citizen.uses_of_my_data(session, actor=principal, before_id=before, limit=limit)
+    rows = citizen.uses_of_my_data(
+        session, actor=principal, settings=settings, before_id=before, limit=limit
+    )
     return MyUsesOut(
         linked=principal.subject is not None,
         items=[my_use_out(e) for e in rows],

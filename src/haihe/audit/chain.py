@@ -5,6 +5,10 @@ separator U+001F in ``FIELDS`` order (None as the empty string, true/false as 1/
 UTC text ``YYYY-MM-DD HH:MM:SS.ffffff``, JSON already canonical text). The format is plain on
 purpose: a verifier in another language, or in SQL, can rebuild it from the table. The time is
 text because that is how SQLite stores it: rebuilding the body there costs no conversion.
+
+The table keeps each entry's body beside its columns (``audit_entries.body``), and the database
+holds the two together by one expression (``models.body_sql``): a stored generated column on
+SQLite, a CHECK constraint on PostgreSQL. Verifying reads and hashes the stored text.
 """
 
 from __future__ import annotations
@@ -15,33 +19,11 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-SEP = "\x1f"
-GENESIS = "0" * 64
+from haihe.audit.models import HASHED_FIELDS, SEP
 
-# Fields the hash covers, in order; every column of AuditEntry but id, prev_hash and hash.
-FIELDS = (
-    "chain",
-    "seq",
-    "at",
-    "action",
-    "outcome",
-    "actor_kind",
-    "actor_id",
-    "actor_name",
-    "org_code",
-    "system_id",
-    "resource_code",
-    "provider_code",
-    "items_json",
-    "purpose",
-    "mode",
-    "rows",
-    "subjects",
-    "subjects_digest",
-    "personal",
-    "request_id",
-    "detail_json",
-)
+GENESIS = "0" * 64
+# Fields the hash covers, in order: every column of AuditEntry but id, prev_hash, hash and body.
+FIELDS = HASHED_FIELDS
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 

@@ -15,7 +15,7 @@ from typing import TextIO
 import typer
 
 from haihe.audit import repository as repo
-from haihe.audit import retention, service, signing, statistics, verify
+from haihe.audit import retention, service, signing, statistics, subject_sets, verify
 from haihe.audit.api import BOM, as_utc
 from haihe.audit.schemas import CSV_COLUMNS, csv_row, entry_out
 from haihe.core.auth import system_principal
@@ -64,8 +64,20 @@ def verify_command(
     workers: int | None = typer.Option(
         None, min=1, help="Processes to verify with (default: one per core for large chains)."
     ),
+    deep: bool = typer.Option(
+        False,
+        "--deep",
+        help="Also compare every entry's columns with the text its hash covers (up to twice as "
+        "long), and every batch's subject set with its digest: after a 'guard' problem, and now "
+        "and then.",
+    ),
 ) -> None:
-    """Verify hashes, links, chain heads and signed checkpoints; exit 1 if tampered."""
+    """Verify hashes, links, chain heads and signed checkpoints; exit 1 if tampered.
+
+    What is hashed is each entry's stored text, which the database itself keeps equal to the
+    entry's columns (the guard: a generated column on SQLite, a CHECK constraint on
+    PostgreSQL). Verify checks that the guard is in place; --deep checks the columns too.
+    """
     settings = settings_of(ctx)
     if public_key:
         keys = [signing.load_public_key(p) for p in public_key]
@@ -73,19 +85,23 @@ def verify_command(
         local = signing.local_public_key(settings)
         keys = [] if local is None else [local]
     with session_for(settings) as session:
-        report = verify.verify_ledger(session, public_keys=keys, chain=chain, workers=workers)
-    for line in verify.lines(report):
+        report = verify.verify_ledger(
+            session, public_keys=keys, chain=chain, workers=workers, deep=deep
+        )
+        sets = subject_sets.verify_sets(session, settings) if deep else []
+    for line in [*verify.lines(report), *sets]:
         typer.echo(line)
     rate = report.entries / report.seconds if report.seconds else 0.0
     summary = (
         f"{report.entries:,} entries in {len(report.chains)} chains, "
         f"{sum(c.checkpoints for c in report.chains)} checkpoints, "
         f"{report.seconds:.2f} s ({rate:,.0f} entries/s)"
+        + (", columns compared" if report.deep else "")
     )
-    if report.intact:
+    if report.intact and not sets:
         typer.echo(f"intact: {summary}")
         return
-    typer.echo(f"TAMPERED: {len(report.problems)} problems; {summary}", err=True)
+    typer.echo(f"TAMPERED: {len(report.problems) + len(sets)} problems; {summary}", err=True)
     raise typer.Exit(1)
 
 

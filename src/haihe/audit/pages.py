@@ -20,7 +20,7 @@ from haihe.audit.schemas import CHINA_TIME
 from haihe.core.errors import InvalidInput
 from haihe.core.i18n import request_language
 from haihe.core.templating import render
-from haihe.core.web import CurrentPrincipal, DbSession
+from haihe.core.web import AppSettings, CurrentPrincipal, DbSession
 
 router = APIRouter(include_in_schema=False)
 
@@ -160,11 +160,14 @@ def statistics_script() -> Response:
 def my_data_page(
     request: Request,
     session: DbSession,
+    settings: AppSettings,
     principal: CurrentPrincipal,
     before: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     """我的数据使用记录: which departments used records about me, when, for what purpose."""
-    rows = citizen.uses_of_my_data(session, actor=principal, before_id=before, limit=PAGE_SIZE)
+    rows = citizen.uses_of_my_data(
+        session, actor=principal, settings=settings, before_id=before, limit=PAGE_SIZE
+    )
     lang = request_language(request)
     more = rows[-1].id if len(rows) == PAGE_SIZE else None
     context: dict[str, Any] = {

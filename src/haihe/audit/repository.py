@@ -7,10 +7,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, or_, select, union
 from sqlalchemy.orm import Session
 
-from haihe.audit.models import AuditChain, AuditCheckpoint, AuditEntry, AuditSubject
+from haihe.audit.models import (
+    AuditChain,
+    AuditCheckpoint,
+    AuditEntry,
+    AuditEntrySet,
+    AuditSetMember,
+    AuditSubject,
+)
 
 # Modes whose uses are counted in rows delivered; ``verify`` counts the subjects checked.
 ROW_MODES = ("query", "bulk", "subscribe")
@@ -120,6 +127,7 @@ def delete_prefix(session: Session, chain: str, through_seq: int) -> int:
     """Delete the entries of ``chain`` up to ``through_seq`` and their subjects; return how many."""
     ids = select(AuditEntry.id).where(AuditEntry.chain == chain, AuditEntry.seq <= through_seq)
     session.execute(delete(AuditSubject).where(AuditSubject.entry_id.in_(ids)))
+    session.execute(delete(AuditEntrySet).where(AuditEntrySet.entry_id.in_(ids)))
     result = session.execute(
         delete(AuditEntry).where(AuditEntry.chain == chain, AuditEntry.seq <= through_seq)
     )
@@ -198,14 +206,26 @@ def stream_entries(
 
 
 def entries_about(
-    session: Session, token: str, *, before_id: int | None, limit: int
+    session: Session,
+    token: str,
+    *,
+    pending_sets: Sequence[int] = (),
+    before_id: int | None,
+    limit: int,
 ) -> Sequence[AuditEntry]:
-    """Entries whose subjects include ``token``, newest first."""
-    stmt = (
-        select(AuditEntry)
-        .join(AuditSubject, AuditSubject.entry_id == AuditEntry.id)
-        .where(AuditSubject.token == token)
+    """Entries whose subjects include ``token`` — named by the entry, or in a subject set the
+    entry used (indexed, or one of ``pending_sets`` whose file holds it) — newest first."""
+    named = select(AuditSubject.entry_id).where(AuditSubject.token == token)
+    in_sets = select(AuditEntrySet.entry_id).where(
+        AuditEntrySet.set_id.in_(select(AuditSetMember.set_id).where(AuditSetMember.token == token))
     )
+    ids = union(named, in_sets)
+    if pending_sets:
+        ids = union(
+            named, in_sets,
+            select(AuditEntrySet.entry_id).where(AuditEntrySet.set_id.in_(pending_sets)),
+        )  # fmt: skip
+    stmt = select(AuditEntry).where(AuditEntry.id.in_(ids))
     if before_id is not None:
         stmt = stmt.where(AuditEntry.id < before_id)
     return session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(limit)).all()

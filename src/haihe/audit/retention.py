@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.orm import Session
 
 from haihe.audit import repository as repo
-from haihe.audit import service, signing
+from haihe.audit import service, signing, subject_sets
 from haihe.audit.models import AuditCheckpoint
 from haihe.core.auth import Principal
 from haihe.core.db import utcnow
@@ -76,6 +76,7 @@ def purge(
         if dry_run:
             continue
         repo.delete_prefix(session, head.name, anchor.seq)
+        subject_sets.remove_unused(session, settings)
         service.record(
             session,
             actor=actor,

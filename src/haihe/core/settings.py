@@ -98,6 +98,13 @@ class Settings(BaseSettings):
         description="Extra Spark settings for the spark engine, a JSON object in the environment "
         '(e.g. {"spark.executor.memory": "8g", "spark.executor.instances": "10"}).',
     )
+    audit_index_seconds: int = Field(
+        60,
+        ge=1,
+        description="How often the persons a batch verification checked are moved from the "
+        "job's subject-set files into the database index the citizen's view reads (it reads "
+        "the files meanwhile).",
+    )
     verification_stop_scan_seconds: int = Field(
         3600,
         ge=1,

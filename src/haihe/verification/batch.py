@@ -48,7 +48,7 @@ def answer(
     steps: Sequence[StepPlan],
     params: Mapping[str, Any],
     subjects: pa.Table,
-    people: ir.Table,
+    people: ir.Table | None,
     *,
     single: bool,
     found: pa.Table | None = None,
@@ -57,9 +57,10 @@ def answer(
 
     ``subjects``: the chunk's rows of ``resolved.parquet`` (ref, id_number, body, problem,
     confidence, match and the input columns kept); ``people``: the same rows as an engine
-    table. ``single``: a rule run alone (columns verdict/reasons instead of steps/outcome).
-    ``found``: the job's ``source_flags`` when it has them (then the engine is not asked again
-    per chunk), else each chunk runs its own expression.
+    table (needed only without ``found``). ``single``: a rule run alone (columns
+    verdict/reasons instead of steps/outcome). ``found``: the job's ``source_flags`` when it
+    has them (then the engine is not asked again per chunk), else each chunk runs its own
+    expression.
 
     A subject's verdicts and reasons follow from its facts alone (which checks hold), and a
     chunk of a quarter of a million people has a few thousand distinct sets of facts: each set
@@ -71,18 +72,14 @@ def answer(
     n = subjects.num_rows
     facts = _facts(engine, store, steps, people, bodies[valid], found)
     pattern, answers = _patterns(steps, facts, single=single)
-    # each row's pattern (invalid rows: any one, overwritten below)
-    index = pa.array(np.where(valid, np.cumsum(valid) - 1, 0)) if valid.any() else None
-    is_valid = pa.array(valid)
-
-    def per_row(values: pa.Array, fill: str) -> Any:
-        if index is None:
-            return pa.array([fill] * n, pa.string())
-        return pc.if_else(is_valid, pc.take(pc.take(values, pattern), index), pa.scalar(fill))
-
-    columns = {step.name: per_row(answers[step.name], UNKNOWN) for step in steps}
-    reasons = per_row(answers["reasons"], "")
-    reasons = _with_problems(subjects, reasons)
+    # each row's pattern; rows whose ID found no one take one more, "no person"
+    nobody = len(answers["reasons"])
+    row_pattern = np.full(n, nobody, np.int64)
+    row_pattern[valid] = pattern.to_numpy()
+    # the answers stay dictionary-encoded (a few thousand distinct texts, not a text per row),
+    # so that neither this nor the chunk's and result's Parquet writes copy them per row
+    columns = {step.name: _per_row(answers[step.name], UNKNOWN, row_pattern) for step in steps}
+    reasons = _with_problems(subjects, answers["reasons"], row_pattern)
     out: dict[str, Any] = {
         "ref": subjects["ref"],
         "id_number": subjects["id_number"],
@@ -124,7 +121,7 @@ def _facts(
     engine: Engine,
     store: VersionStore,
     steps: Sequence[StepPlan],
-    people: ir.Table,
+    people: ir.Table | None,
     bodies: np.ndarray,
     found: pa.Table | None,
 ) -> _Facts:
@@ -135,6 +132,7 @@ def _facts(
         words = _words(found, bodies)
         exists = ((words[:, None] >> np.arange(len(keys), dtype=np.int64)) & 1).astype(bool)
     else:
+        assert people is not None, "a chunk without the job's source flags needs its people"
         flags = _flags(engine, store, steps, people)
         exists = np.column_stack([flags[k].to_numpy(zero_copy_only=False) for k in keys])
     ages = {
@@ -205,32 +203,46 @@ def _bool(value: Any, n: int) -> Any:
     return value
 
 
-def _with_problems(subjects: pa.Table, reasons: Any) -> Any:
-    """Append each row's ID problem and what identity matching made of it to its reasons.
+def _per_row(values: pa.Array, fill: str, row_pattern: np.ndarray) -> pa.DictionaryArray:
+    """Each row's value of its pattern (``fill`` for the "no person" pattern at the end), as a
+    dictionary array over the distinct values."""
+    encoded = pc.dictionary_encode(pa.concat_arrays([values, pa.array([fill], pa.string())]))
+    indices = encoded.indices.to_numpy()[row_pattern]
+    return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), encoded.dictionary)
 
-    Rows with a problem are few (a bad or legacy-less ID); they are joined one by one.
-    """
+
+def _with_problems(
+    subjects: pa.Table, reasons: pa.Array, row_pattern: np.ndarray
+) -> pa.DictionaryArray:
+    """Return each row's reasons, with its ID problem and what identity matching made of it
+    appended (rows with a problem are few: they are joined one by one)."""
+    texts = reasons.to_pylist() + [""]
     problems = subjects["problem"].to_numpy()
     rows = np.flatnonzero(problems != 0)
-    if not len(rows):
-        return reasons
-    texts = reasons.to_pylist() if len(rows) * 20 > len(problems) else None
-    matches = subjects["match"].take(pa.array(rows)).to_pylist()
-    bodies = subjects["body"].to_numpy()
-    joined: list[str] = []
-    for row, match in zip(rows.tolist(), matches, strict=True):
-        problem = problem_reason(int(problems[row]))
-        if bodies[row] >= 0:
-            tail = f"{problem};identity_matched"
-        elif match == NONE:
-            tail = problem
-        else:
-            tail = f"{problem};{match}"
-        head = texts[row] if texts is not None else reasons[row].as_py()
-        joined.append(f"{head};{tail}" if head else tail)
-    mask = np.zeros(len(problems), bool)
-    mask[rows] = True
-    return pc.replace_with_mask(reasons, pa.array(mask), pa.array(joined, pa.string()))
+    if len(rows):
+        indices = row_pattern.copy()
+        matches = subjects["match"].take(pa.array(rows)).to_pylist()
+        bodies = subjects["body"].to_numpy()
+        known: dict[str, int] = {}
+        for row, match in zip(rows.tolist(), matches, strict=True):
+            problem = problem_reason(int(problems[row]))
+            if bodies[row] >= 0:
+                tail = f"{problem};identity_matched"
+            elif match == NONE:
+                tail = problem
+            else:
+                tail = f"{problem};{match}"
+            head = texts[row_pattern[row]]
+            text = f"{head};{tail}" if head else tail
+            if text not in known:
+                known[text] = len(texts)
+                texts.append(text)
+            indices[row] = known[text]
+        row_pattern = indices
+    # texts[nobody] is "": the reasons of a row whose ID found no one are its problem only
+    return pa.DictionaryArray.from_arrays(
+        pa.array(row_pattern, pa.int32()), pa.array(texts, pa.string())
+    )
 
 
 def _ages(plan: Plan, check: Check, bodies: np.ndarray) -> Any:

@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from sqlalchemy.orm import Session
 
+from haihe.audit import subject_sets
 from haihe.core.auth import Principal, system_principal
 from haihe.core.clikit import JsonOption, print_json, print_table, session_for, settings_of
 from haihe.core.db import make_engine, make_session_factory
@@ -275,6 +276,21 @@ def _run(ctx: typer.Context, job_id: int, output: Path, as_json: bool) -> None:
                 raise InvalidInput(f"job {job_id} {status.value}: {job.error or ''}".strip())
             jobs.write_output(jobs.result_path(settings, job), output)
             summary = {"job": job_id, "output": str(output), **job.summary}
+        # the job's persons go into the citizen's-view index now rather than at the next tick
+        # of the periodic task (the view already finds them in the sets' files meanwhile)
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("indexing the audited subjects", total=None)
+            subject_sets.index_pending(
+                factory,
+                settings,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
     finally:
         engine.dispose()
     if as_json:

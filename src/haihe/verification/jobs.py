@@ -25,6 +25,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +36,15 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session, sessionmaker
 
+from haihe.audit import subject_sets
 from haihe.core.auth import Principal
 from haihe.core.db import transaction, utcnow
 from haihe.core.errors import Conflict, HaiheError, InvalidInput, NotFound, StorageError
 from haihe.core.identity import compose_ids_np
-from haihe.core.masking import pseudonymise
+from haihe.core.masking import pseudonymise, pseudonymise_many
 from haihe.core.settings import Settings
 from haihe.engine import Engine, VersionStore, make_engine, make_store
-from haihe.verification import batch, matching, repository, service
+from haihe.verification import batch, matching, register, repository, service
 from haihe.verification.batch import StepPlan
 from haihe.verification.matching import EXACT, LEGACY, NONE
 from haihe.verification.models import JobStatus, VerificationJob
@@ -219,31 +221,37 @@ def run_job(
             seconds["identity"] += time.perf_counter() - started
             store = make_store(settings)
             started = time.perf_counter()
-            found = _source_flags(engine, store, steps, folder, resolved)
-            seconds["sources"] += time.perf_counter() - started
+            everyone = pq.read_table(resolved)
+            # the persons' pseudonyms (for the ledger) are Python's work: done on a thread
+            # while the engine reads the sources (which leaves the interpreter free)
+            with ThreadPoolExecutor(1, thread_name_prefix="pseudonyms") as pool:
+                tokens = pool.submit(_pseudonyms, settings, everyone, done * chunk_rows, chunk_rows)
+                found = _source_flags(engine, store, steps, folder, resolved)
+                seconds["sources"] += time.perf_counter() - started
+                started = time.perf_counter()
+                pseudonyms = tokens.result()
+            seconds["audit"] += time.perf_counter() - started
             for index in range(done, chunks):
                 if _cancelled(factory, job_id):
                     return JobStatus.CANCELLED
                 path = folder / f"chunk_{index:05d}.parquet"
                 started = time.perf_counter()
-                if not path.is_file():
-                    lo, hi = index * chunk_rows, (index + 1) * chunk_rows
-                    subjects = pq.read_table(
-                        resolved, filters=[("ref", ">=", lo), ("ref", "<", hi)]
-                    )
-                    people = engine.read_parquet([resolved])
-                    people = people.filter(
-                        (people.ref >= lo) & (people.ref < hi) & (people.body >= 0)
-                    )
+                lo, hi = index * chunk_rows, (index + 1) * chunk_rows
+                if path.is_file():
+                    answers = pq.read_table(path)  # written before a crash: audit it only
+                else:
+                    subjects = everyone.slice(lo, hi - lo)
                     answers = batch.answer(
-                        engine, store, scenario, steps, values, subjects, people,
+                        engine, store, scenario, steps, values, subjects,
+                        _people(engine, resolved, lo, hi) if found is None else None,
                         single=kind == RULE, found=found,
                     )  # fmt: skip
                     _write_atomic(answers, path)
                 seconds["answer"] += time.perf_counter() - started
                 started = time.perf_counter()
                 with transaction(factory) as session:
-                    _count_chunk(session, settings, steps, actor, job_id, pq.read_table(path))
+                    mine = pseudonyms[lo]
+                    _count_chunk(session, settings, steps, actor, job_id, answers, mine)
                 seconds["audit"] += time.perf_counter() - started
                 if progress is not None:
                     progress(index + 1, chunks)
@@ -262,6 +270,13 @@ def run_job(
             job.status, job.error, job.finished_at = JobStatus.FAILED, exc.message, utcnow()
         return JobStatus.FAILED
     return JobStatus.SUCCEEDED
+
+
+def _people(engine: Engine, resolved: Path, lo: int, hi: int) -> Any:
+    """A chunk's valid rows as an engine table (for jobs whose checks do not fit one word of
+    ``source_flags`` bits, so that each chunk asks the engine)."""
+    people = engine.read_parquet([resolved])
+    return people.filter((people.ref >= lo) & (people.ref < hi) & (people.body >= 0))
 
 
 def result_path(settings: Settings, job: VerificationJob) -> Path:
@@ -362,10 +377,14 @@ def _register(
 ) -> tuple[pa.Table, int]:
     """The register's rows the candidates could block with (id_number, name, birth_date as
     ISO text, region: its district code), and how many rows the whole register has."""
+    births, names = matching.blocking_keys(candidates)
+    index = register.index_path(settings, source.code, source.version)
+    if index.is_file():  # built for single checks, or by the periodic task: no scan needed
+        rows, count = register.blocking_rows(index, births, names)
+        return matching.register_slice(rows, candidates), count
     store = make_store(settings)
     manifest = store.manifest(source.code, source.version)
     table = engine.table(store, manifest)
-    births, names = matching.blocking_keys(candidates)
     born = table.birth_date.cast("string")
     table = table.filter(born.isin(births) | table.name.isin(names))
     rows = engine.execute(
@@ -404,6 +423,26 @@ def _cancelled(factory: sessionmaker[Session], job_id: int) -> bool:
     return False
 
 
+def _pseudonyms(
+    settings: Settings, everyone: pa.Table, start: int, chunk_rows: int
+) -> dict[int, subject_sets.PreparedSet]:
+    """The persons of each chunk from row ``start`` on, by the chunk's first row, as the
+    subject set its audit keeps (keyed pseudonyms, sorted, digested, the file written ahead);
+    a row whose ID found no one is no one."""
+    key = settings.secret_key_bytes()
+    bodies = everyone["body"].to_numpy()
+    out: dict[int, subject_sets.PreparedSet] = {}
+    for lo in range(start, len(bodies), chunk_rows):
+        part = bodies[lo : lo + chunk_rows]
+        part = part[part >= 0]
+        prepared = subject_sets.prepare_set(
+            pseudonymise_many(key, compose_ids_np(part)) if len(part) else []
+        )
+        subject_sets.write_set_file(settings, prepared)
+        out[lo] = prepared
+    return out
+
+
 def _count_chunk(
     session: Session,
     settings: Settings,
@@ -411,22 +450,22 @@ def _count_chunk(
     actor: Principal,
     job_id: int,
     answers: pa.Table,
+    persons: subject_sets.PreparedSet,
 ) -> None:
-    """Audit a finished chunk (each step's sources) and count it, in the caller's transaction."""
-    key = settings.secret_key_bytes()
-    valid = answers.filter(pc.greater_equal(answers["body"], 0))
-    numbers: Any = compose_ids_np(valid["body"].to_numpy()) if valid.num_rows else []
-    tokens = [pseudonymise(key, str(n)) for n in numbers]
+    """Audit a finished chunk and count it, in the caller's transaction: the chunk's persons
+    are kept once as a subject set, and each step's sources get an entry pointing at it."""
+    kept = subject_sets.keep_set(session, settings, persons)
     single = "verdict" in answers.column_names
     for step in steps:
         column = answers["verdict"] if single else answers[step.name]
+        counted = {c["values"]: c["counts"] for c in pc.value_counts(column).to_pylist()}
         service.record_checks(
             session,
             actor=actor,
             plan=step.plan,
             action=ACTION,
-            subjects=tokens,
-            verdicts=Counter(column.to_pylist()),
+            subject_set=kept,
+            verdicts=Counter(counted),
             extra={"job": job_id, "step": step.name},
         )
     job = repository.job_by_id(session, job_id)
@@ -449,7 +488,8 @@ def _assemble(folder: Path, chunks: int, scenario: Scenario, kind: str) -> dict[
             part = pq.read_table(folder / f"chunk_{i:05d}.parquet").drop_columns(["body"])
             part = part.set_column(0, "row", pc.add(part["ref"], 1))
             if writer is None:
-                writer = pq.ParquetWriter(temp, part.schema)
+                # texts stay dictionary-encoded in the file; readers get plain strings
+                writer = pq.ParquetWriter(temp, part.schema, store_schema=False)
             writer.write_table(part)
             for column in tallied:
                 for item in pc.value_counts(part[column]).to_pylist():

@@ -28,12 +28,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from sqlalchemy.orm import Session
 
 from haihe.core.errors import StorageError
 from haihe.core.identity import validate_ids_np
 from haihe.core.settings import Settings
 from haihe.engine import make_store
-from haihe.verification import matching
+from haihe.verification import matching, repository
+from haihe.verification.service import IDENTITY_ROLE
 
 BUILD_BATCH = 200_000
 
@@ -83,6 +85,54 @@ def ensure_index(settings: Settings, code: str, version: int) -> Path:
     except (OSError, sqlite3.Error, pa.ArrowException) as exc:
         temp.unlink(missing_ok=True)
         raise StorageError(f"cannot build the register index of {code} v{version}: {exc}") from None
+    return path
+
+
+def blocking_rows(path: Path, births: list[str], names: list[str]) -> tuple[pa.Table, int]:
+    """The index's rows sharing a birth date or a name with a batch's candidates (what
+    ``matching.register_slice`` keeps of the whole register), and the register's row count —
+    a batch job's identity matching without a scan of the register."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        try:
+            conn.execute("CREATE TEMP TABLE wanted_birth (v TEXT PRIMARY KEY)")
+            conn.execute("CREATE TEMP TABLE wanted_name (v TEXT PRIMARY KEY)")
+            conn.executemany("INSERT INTO wanted_birth VALUES (?)", [(b,) for b in births])
+            conn.executemany("INSERT INTO wanted_name VALUES (?)", [(n,) for n in names])
+            found = conn.execute(
+                "SELECT id_number, name, birth_date, region FROM people "
+                "WHERE birth_date IN (SELECT v FROM wanted_birth) UNION "
+                "SELECT id_number, name, birth_date, region FROM people "
+                "WHERE name IN (SELECT v FROM wanted_name)"
+            ).fetchall()
+            (register_rows,) = conn.execute("SELECT register_rows FROM meta").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StorageError(f"the register index {path.name} cannot be read: {exc}") from None
+    table = pa.table(
+        {
+            column: pa.array([row[i] for row in found], pa.string())
+            for i, column in enumerate(("id_number", "name", "birth_date", "region"))
+        }
+    )
+    return table, int(register_rows)
+
+
+TASK = "verification.register_index"
+
+
+def ensure_current(session: Session, settings: Settings) -> Path | None:
+    """Build the blocking index of the identity register's current version if it is missing
+    (the periodic task, so that neither a counter's check nor a batch job waits for it), and
+    remove the indexes of its older versions; return the index, None with no register bound."""
+    entry = repository.bound_entries(session).get(IDENTITY_ROLE)
+    if entry is None or entry.current_version is None:
+        return None
+    path = ensure_index(settings, entry.code, entry.current_version)
+    for old in path.parent.glob("v*.sqlite"):
+        if old != path:
+            old.unlink(missing_ok=True)
     return path
 
 

@@ -383,13 +383,15 @@ def record_checks(
     actor: Principal,
     plan: Plan,
     action: str,
-    subjects: Iterable[str],
+    subjects: Iterable[str] = (),
     verdicts: Counter[str],
     request_id: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    subject_set: audit.SubjectSet | None = None,
 ) -> None:
     """Audit a run: one entry per source consulted (so its provider sees the use), or one
-    entry when the rule reads no source; subjects are keyed pseudonyms, rows 0."""
+    entry when the rule reads no source; subjects are keyed pseudonyms — or, for a batch, the
+    subject set kept once for all the entries — rows 0."""
     tokens = list(subjects)
     detail = {
         "rule": plan.rule.name,
@@ -412,6 +414,7 @@ def record_checks(
                 mode=MODE,
                 rows=0,
                 subjects=tokens,
+                subject_set=subject_set,
                 personal=True,
                 request_id=request_id,
                 detail={**detail, **({"source": source.consulted()} if source else {})},

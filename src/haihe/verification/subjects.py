@@ -35,13 +35,21 @@ def normalised(ids: pa.Array | pa.ChunkedArray, *, today: dt.date | None = None)
     """Return ``ref`` (input position), ``body`` (int64, -1 when invalid), ``problem`` and
     ``legacy`` (the number was given in its 15-digit form)."""
     batch = validate_ids_np(ids, today=today)
-    stripped = pc.utf8_length(pc.replace_substring_regex(pc.fill_null(ids, ""), r"\s+", ""))
+    valid = batch.problems == 0
+    # a valid number given in 15 digits; only the rare one with inner spaces needs the regex
+    text = pc.fill_null(ids, "")
+    length = pc.utf8_length(pc.utf8_trim_whitespace(text)).to_numpy(zero_copy_only=False)
+    odd = valid & (length != 15) & (length != 18)
+    if odd.any():
+        bare = pc.utf8_length(pc.replace_substring_regex(text.filter(pa.array(odd)), r"\s+", ""))
+        length = length.copy()
+        length[odd] = bare.to_numpy(zero_copy_only=False)
     return pa.table(
         {
             "ref": pa.array(range(len(batch.bodies)), pa.int64()),
             "body": pa.array(batch.bodies, pa.int64()),
             "problem": pa.array(batch.problems, pa.int8()),
-            "legacy": pc.and_(pc.equal(stripped, 15), pa.array(batch.problems == 0)),
+            "legacy": pa.array(valid & (length == 15)),
         }
     )
 

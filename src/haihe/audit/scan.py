@@ -1,0 +1,316 @@
+"""Scanning a range of one chain — 逐段校验: chunk by chunk, at once, and entry by entry if not.
+
+What is hashed is the text the table stores (``audit_entries.body``, which the database keeps
+equal to the columns: see ``guard.py``), so the database only reads it; nothing is printed per
+entry. Chunk by chunk, Python hashes the texts and compares the digests, links and sequence
+numbers whole, without a loop over entries in Python, and walks a chunk entry by entry only
+when it fails, to say where. SQLite joins a chunk into one row (Python would spend more taking
+rows one by one than SQLite spends joining them); PostgreSQL sends rows in its binary format
+(there joining costs more than the rows). Chunks are small, so that a chunk's texts and digests
+stay in the core's cache.
+
+Measured on this project's two-core machine, per entry and core: SHA-256 itself 0.5 µs in
+Python's hashlib (most of it OpenSSL's cost per call, not per byte), SQLite reading and joining
+0.7 µs, PostgreSQL sending rows 1.1 µs and psycopg taking them 0.5 µs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from hashlib import sha256
+from operator import itemgetter, methodcaller
+from typing import Any
+
+from psycopg.types.string import ByteaBinaryLoader
+from sqlalchemy import create_engine
+
+from haihe.audit.models import body_sql
+
+# Problems kept per chain (a chain rewritten from the start would otherwise list every entry).
+MAX_PROBLEMS = 200
+# Entries one query fetches: small enough for a chunk's texts and digests to stay in the
+# core's cache (a million entries verified 20-40% faster than in chunks of 20,000, measured).
+CHUNK = 1_000
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the ledger: where (chain, seq), which check, what.
+
+    ``chain`` is empty for a problem of the whole ledger (its guard).
+    """
+
+    chain: str
+    seq: int | None
+    check: str
+    message: str
+
+    def line(self) -> str:
+        where = f"chain {self.chain}" if self.chain else "ledger"
+        where += f" seq {self.seq}" if self.seq is not None else ""
+        return f"{where}: {self.check}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Range:
+    """What a scan found in one range: its ends (for the seams) and its problems."""
+
+    first: tuple[int, str] | None  # (seq, prev_hash) of the first entry
+    last: tuple[int, str] | None  # (seq, hash) of the last entry
+    count: int
+    problems: list[Problem]
+    extra: int  # problems found beyond those kept
+    rechecked: int  # chunks that failed the whole-chunk check and were walked entry by entry
+
+
+def _range_sql(dialect: str) -> str:
+    """Every entry of a chain's range, in order: seq, prev_hash, hash, the text hashed
+    (``prev_hash ␟ body``), for walking a chunk entry by entry."""
+    if dialect == "sqlite":
+        mark, hashed = "?", "CAST(prev_hash || char(31) || body AS BLOB)"
+    else:
+        mark, hashed = "%s", "prev_hash || chr(31) || body"
+    return (
+        f"SELECT seq, prev_hash, hash, {hashed} FROM audit_entries "
+        f"WHERE chain = {mark} AND seq >= {mark} AND seq <= {mark} ORDER BY seq"
+    )
+
+
+# SQLite: a chain's range as one row — its first and last sequence numbers, its entry count,
+# its hashes joined, and its texts hashed joined by NUL. The texts are ``prev_hash ␟ body``, but
+# SQLite never builds them: each row's prefix rides in the separator the aggregate puts before
+# its body (an argument evaluated per row), which saves a copy of every text (``||``), a third
+# of SQLite's work; the first entry's prefix comes from ``_first_sql``. The rows are joined in the
+# (chain, seq) index's order; were it another, the links would break and the chunk be walked.
+_JOINED = (
+    "SELECT min(seq), max(seq), count(*), group_concat(hash, ''), "
+    "CAST(group_concat(body, char(0) || prev_hash || char(31)) AS BLOB) "
+    "FROM audit_entries WHERE chain = ? AND seq >= ? AND seq <= ?"
+)
+# PostgreSQL: a chain's range as rows, in order: seq, hash, the text hashed (text, which the
+# scan's cursor loads as bytes).
+_ROWS = (
+    "SELECT seq, hash, prev_hash || chr(31) || body FROM audit_entries "
+    "WHERE chain = %s AND seq >= %s AND seq <= %s ORDER BY seq"
+)
+
+
+def _first_sql(dialect: str) -> str:
+    """The first entry of a chain's range: seq, prev_hash."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    return (
+        f"SELECT seq, prev_hash FROM audit_entries WHERE chain = {mark} AND seq >= {mark} "
+        f"AND seq <= {mark} ORDER BY seq LIMIT 1"
+    )
+
+
+def _columns_sql(dialect: str) -> str:
+    """Sequence numbers of a range's entries whose columns do not print as their stored text."""
+    if dialect == "sqlite":
+        mark, differs = "?", f"body IS NOT {body_sql(dialect)}"
+    else:
+        # psycopg takes %s for parameters, so format()'s own %s are written %%s
+        mark, differs = "%s", f"body IS DISTINCT FROM {body_sql(dialect).replace('%', '%%')}"
+    return (
+        f"SELECT seq FROM audit_entries WHERE chain = {mark} AND seq >= {mark} "
+        f"AND seq <= {mark} AND {differs} ORDER BY seq"
+    )
+
+
+# PostgreSQL, for the scans' own transaction: walk the (chain, seq) index in order, as the
+# chunks need, and compile nothing. Left to itself, once the table has statistics the planner
+# sorts a parallel scan of the whole table for every chunk and JIT-compiles the query.
+_PLAN = {"enable_seqscan": "off", "enable_bitmapscan": "off", "jit": "off"}
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """A chunk as fetched for the whole-chunk check: its first entry (seq, prev_hash), its
+    entry count, whether its sequence numbers run on from the first without a gap, every
+    entry's prev_hash (each text's first 64 characters) and hash joined, the texts hashed."""
+
+    first: tuple[int, str]
+    n: int
+    consecutive: bool
+    prevs: str
+    hashes: str
+    texts: list[bytes]
+
+
+def _sqlite_chunk(cur: Any, params: tuple[str, int, int]) -> _Chunk | None:
+    """A chunk joined by SQLite into one row (``_JOINED``): no row reaches Python.
+
+    Sequence numbers are unique in a chain (the table's unique constraint), so the first, the
+    last and the count say whether they are consecutive. Were the constraint dropped, a
+    duplicate entry would still break the links, unless its hash were forged from there on —
+    which the signed checkpoints catch, as they catch any chain rewritten.
+    """
+    cur.execute(_JOINED, params)
+    low, high, n, hashes, bodies = cur.fetchone()
+    if not n:
+        return None
+    cur.execute(_first_sql("sqlite"), params)
+    seq, prev = cur.fetchone()
+    texts = bytes(bodies).split(b"\x00")
+    texts[0] = f"{prev}\x1f".encode() + texts[0]
+    prevs = b"".join(map(_PREV_HASH, texts)).decode("latin-1")
+    return _Chunk((seq, prev), n, high - low + 1 == n, prevs, hashes, texts)
+
+
+def _postgresql_chunk(cur: Any, params: tuple[str, int, int]) -> _Chunk | None:
+    """A chunk's rows from PostgreSQL (``_ROWS``) in its binary format: the texts' UTF-8 bytes
+    as stored, no hex, no decoding to str and back.
+
+    Measured: PostgreSQL sends rows at less cost than joining them (its aggregates copy every
+    text twice more), which outweighs the rows Python then takes.
+    """
+    cur.execute(_ROWS, params, binary=True)
+    rows = cur.fetchall()
+    if not rows:
+        return None
+    seqs = list(map(_SEQ_OF, rows))
+    texts = list(map(_TEXT_OF, rows))
+    try:
+        prevs = b"".join(map(_PREV_HASH, texts)).decode("latin-1")
+        hashes = "".join(map(_HASH_OF, rows))
+    except TypeError:  # a NULL where NOT NULL was dropped: the walk says which entry
+        cur.execute(_first_sql("postgresql"), params)
+        return _Chunk(cur.fetchone(), len(rows), False, "", "", [])
+    consecutive = seqs == list(range(seqs[0], seqs[0] + len(rows)))
+    return _Chunk((seqs[0], prevs[:64]), len(rows), consecutive, prevs, hashes, texts)
+
+
+def _intact(chunk: _Chunk, expected_seq: int, last_hash: str) -> bool:
+    """Whether a chunk holds no problem: sequence numbers from the one expected, consecutive;
+    every prev_hash the previous hash; every hash the hash of its text."""
+    n, hashes = chunk.n, chunk.hashes
+    try:
+        return (
+            chunk.consecutive
+            and chunk.first[0] == expected_seq
+            and len(chunk.texts) == n
+            and len(hashes) == 64 * n
+            and chunk.prevs == f"{last_hash}{hashes[:-64]}"
+            and b"".join(map(_DIGEST, map(sha256, chunk.texts))).hex() == hashes
+        )
+    except TypeError:  # an entry without text (PostgreSQL, where body's NOT NULL was dropped)
+        return False
+
+
+_SEQ_OF, _HASH_OF, _TEXT_OF = (itemgetter(i) for i in range(3))
+_PREV_HASH = itemgetter(slice(0, 64))
+_DIGEST = methodcaller("digest")
+
+
+def scan(
+    dbapi_conn: Any, dialect: str, name: str, low: int, high: int, deep: bool = False
+) -> Range:
+    """Verify the entries of ``name`` with ``low <= seq <= high`` on a raw DBAPI connection.
+
+    Chunk by chunk, Python hashes the texts and compares the joined digests, links and
+    sequence numbers at once (no loop over entries in Python). Only a chunk that fails is
+    walked entry by entry, to say where. ``deep`` also has the database compare each entry's
+    columns with its stored text.
+    """
+    fetch = _sqlite_chunk if dialect == "sqlite" else _postgresql_chunk
+    columns = _columns_sql(dialect)
+    problems: list[Problem] = []
+    first: tuple[int, str] | None = None
+    expected_seq = -1
+    last_hash = ""
+    count = extra = rechecked = 0
+    cur = dbapi_conn.cursor()
+    planned = {}
+    if dialect == "postgresql":
+        planned = _plan(cur)
+        # the texts hashed, sent in binary, as the bytes they are
+        cur.adapters.register_loader("text", ByteaBinaryLoader)
+    try:
+        for start in range(low, high + 1, CHUNK):
+            params = (name, start, min(high, start + CHUNK - 1))
+            chunk = fetch(cur, params)
+            if chunk is None:
+                continue
+            if first is None:
+                first = chunk.first
+                expected_seq, last_hash = first
+            count += chunk.n
+            if _intact(chunk, expected_seq, last_hash):
+                expected_seq, last_hash = expected_seq + chunk.n, chunk.hashes[-64:]
+            else:
+                rechecked += 1
+                cur.execute(_range_sql(dialect), params)
+                rows = cur.fetchall()
+                _locate(name, rows, expected_seq, last_hash, problems)
+                expected_seq, last_hash = rows[-1][0] + 1, str(rows[-1][2])
+            if deep:
+                cur.execute(columns, params)
+                problems.extend(Problem(name, seq, "columns", _COLUMNS) for (seq,) in cur)
+            if len(problems) > MAX_PROBLEMS:
+                extra += len(problems) - MAX_PROBLEMS
+                del problems[MAX_PROBLEMS:]
+        if planned:  # a failed scan's transaction is rolled back, and its settings with it
+            _plan(cur, planned)
+    finally:
+        cur.close()
+    last = None if first is None else (expected_seq - 1, last_hash)
+    return Range(
+        first=first, last=last, count=count, problems=problems, extra=extra, rechecked=rechecked
+    )
+
+
+def _plan(cur: Any, settings: dict[str, str] | None = None) -> dict[str, str]:
+    """Set the planner ``settings`` for this transaction (``_PLAN`` if none); return the
+    values they replaced, to put back."""
+    wanted = settings or _PLAN
+    cur.execute("SELECT " + ", ".join(f"current_setting('{k}')" for k in wanted))
+    previous = dict(zip(wanted, cur.fetchone(), strict=True))
+    cur.execute(
+        "SELECT " + ", ".join(f"set_config('{k}', %s, true)" for k in wanted),
+        [*wanted.values()],
+    )
+    return previous
+
+
+def _locate(
+    name: str, rows: Sequence[Any], expected_seq: int, last_hash: str, problems: list[Problem]
+) -> None:
+    """Walk a chunk that failed its whole-chunk check and say which entries are wrong."""
+    for seq, prev, digest, hashed in rows:
+        if seq != expected_seq:
+            problems.append(gap(name, expected_seq, seq))
+        elif prev != last_hash:
+            problems.append(Problem(name, seq, "link", LINK))
+        data = hashed.encode() if hashed.__class__ is str else bytes(hashed or b"")
+        if sha256(data).hexdigest() != digest:
+            problems.append(Problem(name, seq, "hash", _HASH))
+        expected_seq, last_hash = seq + 1, digest
+
+
+LINK = "prev_hash is not the previous entry's hash (an entry was inserted, deleted or moved)"
+_HASH = "the entry's content does not match its hash (the entry was edited)"
+_COLUMNS = "the entry's columns do not match its hashed text (the columns were edited)"
+
+
+def gap(name: str, expected: int, seq: int) -> Problem:
+    if seq < expected:
+        return Problem(name, seq, "sequence", f"out of order after entry {expected - 1}")
+    missing = f"entry {expected}" if seq == expected + 1 else f"entries {expected}-{seq - 1}"
+    return Problem(name, seq, "sequence", f"{missing} missing before this one")
+
+
+def scan_in_worker(url: str, name: str, low: int, high: int, deep: bool) -> Range:
+    """``scan`` in a worker process, on its own connection."""
+    engine = create_engine(url)
+    try:
+        raw = engine.raw_connection()
+        dbapi_conn: Any = raw.dbapi_connection
+        if engine.dialect.name == "sqlite":
+            dbapi_conn.execute("PRAGMA mmap_size=4294967296")
+        try:
+            return scan(dbapi_conn, engine.dialect.name, name, low, high, deep)
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
