@@ -55,6 +55,7 @@ from haihe.verification.subjects import ID_COLUMN, OPTIONAL, normalised, read_su
 ACTION = "verification.job"
 CHUNK_ROWS = 250_000  # tuned with benchmarks/verify_pension.py: the ledger's rows bound memory
 ENGINES = ("duckdb", "spark")
+INDEX_KEYS = 500  # blocking keys up to which identity matching reads the register's index
 RULE, SCENARIO = "rule", "scenario"
 Progress = Callable[[int, int], None]  # (chunks done, chunks)
 
@@ -379,7 +380,10 @@ def _register(
     ISO text, region: its district code), and how many rows the whole register has."""
     births, names = matching.blocking_keys(candidates)
     index = register.index_path(settings, source.code, source.version)
-    if index.is_file():  # built for single checks, or by the periodic task: no scan needed
+    # a few failed IDs read their rows from the blocking index (built for single checks, or by
+    # the periodic task); thousands share a birth date or name with millions of register rows,
+    # which the engine's scan reads faster than SQLite hands them to Python
+    if len(births) + len(names) <= INDEX_KEYS and index.is_file():
         rows, count = register.blocking_rows(index, births, names)
         return matching.register_slice(rows, candidates), count
     store = make_store(settings)
