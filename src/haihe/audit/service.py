@@ -235,33 +235,12 @@ def _insert_entries(conn: Connection, rows: list[dict[str, Any]]) -> None:
             copy.write_row(values(row))
 
 
-_SUBJECT_ROWS = {
-    "sqlite": "INSERT INTO audit_subjects (entry_id, token) VALUES (?, ?)",
-    "postgresql": "COPY audit_subjects (entry_id, token) FROM STDIN",
-}
-
-
 def _insert_subjects(conn: Connection, pairs: list[tuple[int, str]]) -> None:
-    """Insert (entry id, token) rows straight through the driver, in index order.
-
-    A batch job audits every subject it checked, one row per source: millions of rows, which
-    SQLAlchemy's executemany took 11 µs each to pass on; the driver's own executemany (COPY on
-    PostgreSQL) takes a third of that, and rows sorted by token fill the token index in order.
-    The connection has already written this transaction (the entry rows), so on SQLite it holds
-    the write queue; the statement is the dialect's own, for the one table it names.
-    """
+    """Insert (entry id, token) rows through the driver, sorted so that they fill the token
+    index in order. The connection has written this transaction already (the entry rows), so
+    on SQLite it holds the write queue."""
     pairs.sort(key=lambda pair: pair[1])
-    dbapi: Any = conn.connection.dbapi_connection
-    if conn.dialect.name == "postgresql":
-        with dbapi.cursor() as cursor, cursor.copy(_SUBJECT_ROWS["postgresql"]) as copy:
-            for pair in pairs:
-                copy.write_row(pair)
-        return
-    cursor = dbapi.cursor()
-    try:
-        cursor.executemany(_SUBJECT_ROWS["sqlite"], pairs)
-    finally:
-        cursor.close()
+    repo.insert_rows(conn, "audit_subjects", ("entry_id", "token"), pairs)
 
 
 def _values(

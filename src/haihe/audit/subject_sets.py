@@ -30,9 +30,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from haihe.audit import repository
 from haihe.audit.models import AuditEntrySet, AuditSetMember, AuditSubjectSet
 from haihe.core.db import transaction, utcnow
 from haihe.core.errors import StorageError
@@ -43,10 +44,7 @@ log = logging.getLogger("haihe.audit")
 TASK = "audit.index_subject_sets"
 SLICE_ROWS = 100_000  # members per transaction: ~0.5 s of the SQLite writer at a time
 
-_MEMBER_ROWS = {
-    "sqlite": "INSERT INTO audit_set_members (token, set_id) VALUES (?, ?)",
-    "postgresql": "COPY audit_set_members (token, set_id) FROM STDIN",
-}
+MEMBER = ("token", "set_id")  # the columns of audit_set_members a slice inserts
 
 
 @dataclass(frozen=True)
@@ -202,7 +200,8 @@ def index_pending(
                     done = count  # another indexer has it
                     break
                 part = tokens.slice(done, upto - done).to_pylist()
-                _insert_members(session.connection(), [(t, set_id) for t in part])
+                rows = [(t, set_id) for t in part]
+                repository.insert_rows(session.connection(), "audit_set_members", MEMBER, rows)
             moved += upto - done
             done = upto
             if progress is not None:
@@ -234,22 +233,6 @@ def _claim(session: Session, set_id: int, done: int, upto: int, count: int) -> b
         .values(**values)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def _insert_members(conn: Connection, rows: list[tuple[str, int]]) -> None:
-    """Insert (token, set id) rows through the driver (COPY on PostgreSQL): SQLAlchemy's
-    executemany costs three times the driver's per row, and a set has millions."""
-    dbapi: Any = conn.connection.dbapi_connection
-    if conn.dialect.name == "postgresql":
-        with dbapi.cursor() as cursor, cursor.copy(_MEMBER_ROWS["postgresql"]) as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    cursor = dbapi.cursor()
-    try:
-        cursor.executemany(_MEMBER_ROWS["sqlite"], rows)
-    finally:
-        cursor.close()
 
 
 # ---------------------------------------------------------------- reading
@@ -326,7 +309,3 @@ def verify_sets(session: Session, settings: Settings) -> list[str]:
                 f"and size ({count:,}) its entries' hashes cover"
             )
     return problems
-
-
-def members_count(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(AuditSetMember)) or 0)

@@ -250,18 +250,23 @@ def jobs_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     print_table(["id", "rule", "status", "chunks", "subjects", "input"], rows)
 
 
+def _bar() -> Progress:
+    """A progress bar on stderr: what, how far, how long."""
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    )
+
+
 def _run(ctx: typer.Context, job_id: int, output: Path, as_json: bool) -> None:
     settings = settings_of(ctx)
     engine = make_engine(settings)
     try:
         factory = make_session_factory(engine, settings)
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            transient=True,
-        ) as bar:
+        with _bar() as bar:
             task = bar.add_task(f"job {job_id}", total=None)
             status = jobs.run_job(
                 factory,
@@ -278,13 +283,7 @@ def _run(ctx: typer.Context, job_id: int, output: Path, as_json: bool) -> None:
             summary = {"job": job_id, "output": str(output), **job.summary}
         # the job's persons go into the citizen's-view index now rather than at the next tick
         # of the periodic task (the view already finds them in the sets' files meanwhile)
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            transient=True,
-        ) as bar:
+        with _bar() as bar:
             task = bar.add_task("indexing the audited subjects", total=None)
             subject_sets.index_pending(
                 factory,
