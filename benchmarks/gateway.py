@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -188,16 +188,33 @@ def set_up(settings: Any, rows: int, work: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------- the bare endpoint
 
 
+async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> bool:
+    """For the bare ASGI apps: answer uvicorn's lifespan protocol; False for a request."""
+    if scope["type"] != "lifespan":
+        return False
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return True
+
+
+async def request_body(receive: Any) -> bytes:
+    """For the bare ASGI apps: the whole body of the request."""
+    raw = b""
+    while True:
+        message = await receive()
+        raw += message.get("body", b"")
+        if not message.get("more_body"):
+            return raw
+
+
 async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """A minimal ASGI app: the same row-store lookup by ID number, JSON out, nothing else."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    if await lifespan(scope, receive, send):
+        return
     query = parse_qs(scope["query_string"].decode())
     page = _bare_table().query(
         columns=ITEMS, where='"id_number" = ?', params=[query["id_number"][0]], limit=100
@@ -314,10 +331,22 @@ def _read_response(sock: socket.socket, buffer: bytearray) -> tuple[int, bytes]:
     return status, bytes(body[:length])
 
 
+def found_one(status: int, body: bytes) -> bool:
+    """The gateway's answer to a lookup of one person: 200 and one record."""
+    return status == 200 and body.count(b'"id_number":') == 1
+
+
 def drive(
-    port: int, requests: list[bytes], start: float, warm: float, stop: float, out: Any
+    port: int,
+    requests: list[bytes],
+    start: float,
+    warm: float,
+    stop: float,
+    out: Any,
+    ok: Callable[[int, bytes], bool] = found_one,
 ) -> None:
-    """One load-generator process: one keep-alive connection, one request at a time."""
+    """One load-generator process: one keep-alive connection, one request at a time; ``ok``
+    says whether an answer is the right one."""
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buffer = bytearray()
@@ -335,7 +364,7 @@ def drive(
         status, body = _read_response(sock, buffer)
         t1 = time.perf_counter()
         n += 1
-        if status != 200 or body.count(b'"id_number":') != 1:
+        if not ok(status, body):
             bad += 1
             sample = sample or body[:300]
         if time.time() >= warm:
@@ -344,9 +373,15 @@ def drive(
     out.put((latencies, bad, sample, n))
 
 
-def load(port: int, requests: list[bytes], clients: int, seconds: float) -> dict[str, Any]:
-    """Drive the server from ``clients`` processes; return requests/s, p50, p99 and errors,
-    and the workers' CPU time per request and how it was shared between them.
+def load(
+    port: int,
+    requests: list[bytes],
+    clients: int,
+    seconds: float,
+    ok: Callable[[int, bytes], bool] = found_one,
+) -> dict[str, Any]:
+    """Drive the server from ``clients`` processes; return requests/s, p50, p99, errors and
+    requests sent, and the workers' CPU time per request and how it was shared between them.
 
     CPU per request hardly depends on what else the machine runs, where requests/s does: it
     says what the server would do on cores of its own (``cores / cpu per request``).
@@ -356,7 +391,7 @@ def load(port: int, requests: list[bytes], clients: int, seconds: float) -> dict
     start = time.time() + 1.0
     warm, stop = start + 2.0, start + 2.0 + seconds
     procs = [
-        mp.Process(target=drive, args=(port, requests[i::clients], start, warm, stop, queue))
+        mp.Process(target=drive, args=(port, requests[i::clients], start, warm, stop, queue, ok))
         for i in range(clients)
     ]
     for p in procs:
@@ -375,6 +410,7 @@ def load(port: int, requests: list[bytes], clients: int, seconds: float) -> dict
         "p50": statistics.median(latencies) * 1000,
         "p99": latencies[int(len(latencies) * 0.99)] * 1000,
         "bad": bad,
+        "sent": served,
         "sample": samples[0].decode(errors="replace") if samples else "",
         "cpu_us": sum(spent) / served * 1e6 if served and spent else float("nan"),
         "shares": [x / sum(spent) for x in spent] if spent and sum(spent) else [],

@@ -20,19 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import random
 import shutil
-import socket
 import sqlite3
-import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from gateway import SECRET, _read_response, scratch_postgres, server
+from gateway import SECRET, lifespan, load, request_body, scratch_postgres, server
 
 TARGET = 500
 
@@ -174,20 +171,9 @@ def _bare_state() -> dict[str, Any]:
 
 async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """A minimal ASGI app: read the JSON, place the point, insert one row, answer 201."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    raw = b""
-    while True:
-        message = await receive()
-        raw += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    if await lifespan(scope, receive, send):
+        return
+    raw = await request_body(receive)
     body = json.loads(raw)
     state = _bare_state()
     placed = state["index"].place(body["lng"], body["lat"])
@@ -204,57 +190,9 @@ async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 # ---------------------------------------------------------------- load
 
 
-def drive(
-    port: int, requests: list[bytes], start: float, warm: float, stop: float, out: Any
-) -> None:
-    """One load-generator process: one keep-alive connection, one request at a time."""
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    buffer = bytearray()
-    latencies: list[float] = []
-    bad, sent, n = 0, 0, 0
-    sample = b""
-    while time.time() < start:
-        time.sleep(0.001)
-    while time.time() < stop:
-        t0 = time.perf_counter()
-        sock.sendall(requests[n % len(requests)])
-        status, body = _read_response(sock, buffer)
-        t1 = time.perf_counter()
-        n += 1
-        sent += 1
-        if status != 201 or b'"cell_code"' not in body:
-            bad += 1
-            sample = sample or body[:300]
-        if time.time() >= warm:
-            latencies.append(t1 - t0)
-    sock.close()
-    out.put((latencies, bad, sample, sent))
-
-
-def load(port: int, requests: list[bytes], clients: int, seconds: float) -> dict[str, Any]:
-    queue: Any = mp.Queue()
-    start = time.time() + 1.0
-    warm, stop = start + 2.0, start + 2.0 + seconds
-    procs = [
-        mp.Process(target=drive, args=(port, requests[i::clients], start, warm, stop, queue))
-        for i in range(clients)
-    ]
-    for p in procs:
-        p.start()
-    results = [queue.get() for _ in procs]
-    for p in procs:
-        p.join()
-    latencies = sorted(x for r in results for x in r[0])
-    samples = [r[2] for r in results if r[2]]
-    return {
-        "rps": len(latencies) / seconds,
-        "p50": statistics.median(latencies) * 1000,
-        "p99": latencies[int(len(latencies) * 0.99)] * 1000,
-        "bad": sum(r[1] for r in results),
-        "sent": sum(r[3] for r in results),
-        "sample": samples[0].decode(errors="replace") if samples else "",
-    }
+def accepted(status: int, body: bytes) -> bool:
+    """An intake's answer: 201 and the event placed in a cell."""
+    return status == 201 and b'"cell_code"' in body
 
 
 def server_cpu(port: int) -> float:
@@ -278,9 +216,10 @@ def server_cpu(port: int) -> float:
 
 
 def measured(port: int, requests: list[bytes], clients: int, seconds: float) -> dict[str, Any]:
-    """``load``, with the server's CPU milliseconds per answered request."""
+    """``gateway.load`` of intakes, with the server's CPU milliseconds per request (the
+    supervisor's too: with one worker it serves in its own process)."""
     before = server_cpu(port)
-    result = load(port, requests, clients, seconds)
+    result = load(port, requests, clients, seconds, ok=accepted)
     result["cpu_ms"] = (server_cpu(port) - before) * 1000 / max(result["sent"], 1)
     return result
 

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from gateway import SECRET, compare, scratch_postgres  # noqa: E402
+from gateway import SECRET, compare, lifespan, request_body, scratch_postgres  # noqa: E402
 
 ON = "2024-06-01"
 ROLES = {"deaths": ("WJW", "居民死亡医学证明"), "cremations": ("MZ", "火化信息")}
@@ -179,20 +179,9 @@ def set_up(settings: Any, rows: int, work: Path) -> dict[str, Any]:
 
 async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """A minimal ASGI app: the same two row-store lookups by ID number, a verdict out."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    raw = b""
-    while True:
-        message = await receive()
-        raw += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    if await lifespan(scope, receive, send):
+        return
+    raw = await request_body(receive)
     number = json.loads(raw)["subjects"][0]["id_number"]
     found = [
         bool(
