@@ -386,11 +386,23 @@ def _register(
     if len(births) + len(names) <= INDEX_KEYS and index.is_file():
         rows, count = register.blocking_rows(index, births, names)
         return matching.register_slice(rows, candidates), count
+    import ibis  # lazily, as in batch: the app should not pay for it
+
     store = make_store(settings)
     manifest = store.manifest(source.code, source.version)
     table = engine.table(store, manifest)
     born = table.birth_date.cast("string")
-    table = table.filter(born.isin(births) | table.name.isin(names))
+    # semi-joins on the keys (``matching.key_sets``) as tables: thousands of literals in an
+    # IN list cost Ibis a second to compile and the engine a slower filter
+    keys = {
+        kind: ibis.memtable({"k": values}) for kind, values in matching.key_sets(candidates).items()
+    }
+    sep = matching.KEY_SEP
+    table = table.filter(
+        born.concat(sep, table.district_code).isin(keys["birth_region"].k)
+        | born.concat(sep, table.name.substr(0, 1)).isin(keys["birth_surname"].k)
+        | table.name.isin(keys["name"].k)
+    )
     rows = engine.execute(
         table.select(
             id_number=table.id_number,
