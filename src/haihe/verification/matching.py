@@ -23,14 +23,23 @@ level's chance among true matches) and a u probability (among non-matches):
 field          level                   m      u         why
 =============  ======================  =====  ========  ==========================================
 id_number      ≤ 1 edit (typo, swap)   0.80   1e-4      one mistyped or swapped digit is the usual
-               ≤ 2 edits               0.15   1e-3      defect; two strangers' numbers differ in
-               else                    0.05   ~1        4+ characters even on one birth date
+               ≤ 2 edits               0.15   1e-3      defect; u among strangers who share the
+               else                    0.05   ~1        birth date compared beside it
+id_number,     ≤ 1 edit                0.80   1e-8      the number is the only birth evidence, so
+no birth date  ≤ 2 edits               0.15   2e-7      u is among all strangers: measured on the
+given          else                    0.05   ~1        13.6 M city, 0.06 and 1.7 per number
 name           exact                   0.95   1e-3      homophone/look-alike typos ~3-5% of rows;
                1 character differs     0.04   1e-2      the commonest names (张伟) are ~0.1% of
                else                    0.01   ~1        people
 birth_date     exact                   0.98   3.4e-5    1 in ~29,000 birth dates (80 years)
 region         exact (district code)   0.90   0.06      people move; 16 districts
 =============  ======================  =====  ========  ==========================================
+
+The number carries the birth date, so the two are not independent, as Fellegi-Sunter assumes:
+a stranger whose number is one or two edits away usually shares the birth date too. With a birth
+date given, the number's u is counted among strangers who share it; without one (a dataset that
+holds only ID and name), among all strangers — else an ID with one mistyped digit and the right
+name could never outweigh the prior of a city of millions.
 
 The m and u values are fixed priors, not trained by EM: the fallback rows of one job are a few
 hundred or thousand, too few (and too unlike the register) for EM to converge the same way twice,
@@ -132,6 +141,7 @@ def _iso(text: str | None) -> str | None:
 # The fixed priors of the table above: (level, m, u) per field, best level first; ``else`` is
 # every other non-null pair. Splink (batch jobs) and ``score_pair`` (single checks) read these.
 ID_LEVELS = ((1, 0.80, 1e-4), (2, 0.15, 1e-3))  # Damerau-Levenshtein distance at most n
+ID_ALONE_LEVELS = ((1, 0.80, 1e-8), (2, 0.15, 2e-7))  # the same, the subject without birth date
 ID_ELSE = (0.05, 1 - 1.1e-3)
 NAME_LEVELS = ((0, 0.95, 1e-3), (1, 0.04, 1e-2))  # Levenshtein distance at most n
 NAME_ELSE = (0.01, 1 - 1.1e-2)
@@ -169,6 +179,8 @@ def settings(reference_rows: int) -> Any:
         )
 
     (_, idm, idu), (_, id2m, id2u) = ID_LEVELS
+    (_, am, au), (_, a2m, a2u) = ID_ALONE_LEVELS
+    alone = cll.NullLevel("birth_date")  # the register always has one: the subject has none
     (_, nm, nu), (_, n1m, n1u) = NAME_LEVELS
     return SettingsCreator(
         link_type="link_only",
@@ -179,6 +191,8 @@ def settings(reference_rows: int) -> Any:
         comparisons=[
             compare(
                 "id_number",
+                level(cll.And(cll.DamerauLevenshteinLevel("id_number", 1), alone), am, au),
+                level(cll.And(cll.DamerauLevenshteinLevel("id_number", 2), alone), a2m, a2u),
                 level(cll.DamerauLevenshteinLevel("id_number", 1), idm, idu),
                 level(cll.DamerauLevenshteinLevel("id_number", 2), id2m, id2u),
                 level(cll.ElseLevel(), *ID_ELSE),
@@ -243,7 +257,10 @@ def score_pair(
     sid, rid = subject.get("id_number"), record.get("id_number")
     if sid and rid:
         distance = _damerau(sid, rid)
-        add(*next(((m, u) for n, m, u in ID_LEVELS if distance <= n), ID_ELSE))
+        levels = (
+            ID_LEVELS if subject.get("birth_date") and record.get("birth_date") else ID_ALONE_LEVELS
+        )
+        add(*next(((m, u) for n, m, u in levels if distance <= n), ID_ELSE))
     sname, rname = subject.get("name"), record.get("name")
     if sname and rname:
         distance = _levenshtein(sname, rname)
