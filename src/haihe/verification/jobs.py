@@ -18,7 +18,9 @@ assembled when the last chunk is done.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+import operator
 import os
 import shutil
 import time
@@ -222,7 +224,7 @@ def run_job(
             seconds["identity"] += time.perf_counter() - started
             store = make_store(settings)
             started = time.perf_counter()
-            everyone = pq.read_table(resolved)
+            everyone = _everyone(folder)
             # the persons' pseudonyms (for the ledger) are Python's work: done on a thread
             # while the engine reads the sources (which leaves the interpreter free)
             with ThreadPoolExecutor(1, thread_name_prefix="pseudonyms") as pool:
@@ -323,6 +325,14 @@ def _plans(
     return scenario, steps, values
 
 
+# How each row's person was found (``resolved.parquet``'s dictionary-encoded ``match``)
+HOWS = (
+    EXACT, LEGACY, NONE, matching.PROBABILISTIC, "no_match", "ambiguous_match",
+    "match_unavailable", "match_not_granted",
+)  # fmt: skip
+_HOW = {how: i for i, how in enumerate(HOWS)}
+
+
 def _resolve_identities(
     factory: sessionmaker[Session],
     engine: Engine,
@@ -331,29 +341,33 @@ def _resolve_identities(
     job_id: int,
     folder: Path,
 ) -> None:
-    """Write ``resolved.parquet``: the subjects with each row's person (``body``), match
-    confidence and how it was found; rows whose ID failed are linked by identity matching
-    (``matching``) when the register may be used, and audited as its use."""
-    subjects = pq.read_table(folder / "subjects.parquet")
+    """Write ``resolved.parquet``: each subject row's person (``ref``, ``body``), match
+    confidence and how it was found (``match``); rows whose ID failed are linked by identity
+    matching (``matching``) when the register may be used, and audited as its use. The
+    subjects' own columns stay in ``subjects.parquet`` (``_everyone`` puts the two together)."""
+    subjects = pq.read_table(folder / "subjects.parquet", columns=["body", "legacy"])
     bodies = subjects["body"].to_numpy().copy()
     valid = bodies >= 0
     confidence = np.where(valid, 1.0, 0.0)
     legacy = subjects["legacy"].to_numpy(zero_copy_only=False)
-    how = np.where(valid, np.where(legacy, LEGACY, EXACT), NONE).astype(object)
-    unresolved = subjects.filter(pa.array(~valid))
-    candidates = matching.candidates_of(unresolved) if unresolved.num_rows else None
+    how = np.where(valid, np.where(legacy, _HOW[LEGACY], _HOW[EXACT]), _HOW[NONE]).astype(np.int8)
+    candidates = None
+    if not valid.all():
+        columns = ["ref", "id_number", *OPTIONAL]
+        unresolved = pq.read_table(folder / "subjects.parquet", columns=columns)
+        candidates = matching.candidates_of(unresolved.filter(pa.array(~valid)))
     if candidates is not None and candidates.num_rows:
         with transaction(factory) as session:
             source = service.identity_source(session, actor=actor)
             if isinstance(source, str):
-                how[candidates["unique_id"].to_numpy()] = source
+                how[candidates["unique_id"].to_numpy()] = _HOW[source]
             else:
                 reference, rows = _register(engine, settings, source, candidates)
                 linked = matching.link(candidates, reference, register_rows=rows)
                 refs = linked["ref"].to_numpy()
                 bodies[refs] = linked["body"].to_numpy()
                 confidence[refs] = linked["confidence"].to_numpy()
-                how[refs] = np.array(linked["match"].to_pylist(), dtype=object)
+                how[refs] = [_HOW[h] for h in linked["match"].to_pylist()]
                 found = linked["body"].to_numpy()
                 key = settings.secret_key_bytes()
                 service.record_match(
@@ -365,12 +379,28 @@ def _resolve_identities(
                     matched=int((found >= 0).sum()),
                     extra={"job": job_id},
                 )
-    resolved = subjects.set_column(
-        subjects.schema.get_field_index("body"), "body", pa.array(bodies, pa.int64())
+    resolved = pa.table(
+        {
+            "ref": pa.array(np.arange(len(bodies), dtype=np.int64)),
+            "body": pa.array(bodies, pa.int64()),
+            "confidence": pa.array(confidence, pa.float64()),
+            "match": pa.DictionaryArray.from_arrays(pa.array(how), pa.array(HOWS, pa.string())),
+        }
     )
-    resolved = resolved.append_column("confidence", pa.array(confidence, pa.float64()))
-    resolved = resolved.append_column("match", pa.array(how.tolist(), pa.string()))
     _write_atomic(resolved, folder / "resolved.parquet")
+
+
+def _everyone(folder: Path) -> pa.Table:
+    """The job's subjects (``subjects.parquet``) with each row's person, match confidence and
+    how it was found (``resolved.parquet``)."""
+    subjects = pq.read_table(folder / "subjects.parquet")
+    resolved = pq.read_table(folder / "resolved.parquet", columns=["body", "confidence", "match"])
+    everyone = subjects.set_column(
+        subjects.schema.get_field_index("body"), "body", resolved["body"]
+    )
+    return everyone.append_column("confidence", resolved["confidence"]).append_column(
+        "match", resolved["match"]
+    )
 
 
 def _register(
@@ -394,15 +424,18 @@ def _register(
     born = table.birth_date.cast("string")
     # semi-joins on the keys (``matching.key_sets``) as tables: thousands of literals in an
     # IN list cost Ibis a second to compile and the engine a slower filter
-    keys = {
-        kind: ibis.memtable({"k": values}) for kind, values in matching.key_sets(candidates).items()
-    }
-    sep = matching.KEY_SEP
-    table = table.filter(
-        born.concat(sep, table.district_code).isin(keys["birth_region"].k)
-        | born.concat(sep, table.name.substr(0, 1)).isin(keys["birth_surname"].k)
-        | table.name.isin(keys["name"].k)
-    )
+    keys = matching.key_sets(candidates)
+    fields = {"birth_date": born, "region": table.district_code}
+    fields |= {"name": table.name, "id_number": table.id_number}
+
+    def joined(kind: str) -> Any:
+        (a, m), (b, n) = matching.KEY_PARTS[kind]
+        left = fields[a] if m is None else fields[a].substr(0, m)
+        right = fields[b] if n is None else fields[b].substr(0, n)
+        return left.concat(matching.KEY_SEP, right)
+
+    wanted = [joined(k).isin(ibis.memtable({"k": v}).k) for k, v in keys.items() if v]
+    table = table.filter(functools.reduce(operator.or_, wanted))
     rows = engine.execute(
         table.select(
             id_number=table.id_number,

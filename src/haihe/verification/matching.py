@@ -423,42 +423,49 @@ KEY_SEP = "|"
 
 
 def key_sets(candidates: pa.Table) -> dict[str, list[str]]:
-    """Return the keys a register row must share with some candidate to block with it:
-    ``birth_region`` and ``birth_surname`` (a birth date, given or from the ID, joined by
-    ``KEY_SEP`` with a district or a surname) and ``name`` (the name-led rules, by name only:
-    a superset)."""
-    by_region: set[str] = set()
-    by_surname: set[str] = set()
-    names: set[str] = set()
-    for row in candidates.select(["name", "birth_date", "id_birth", "region"]).to_pylist():
-        name, region = row["name"], row["region"]
-        names.add(name)
+    """Return, per blocking rule of ``BLOCKING`` (the ``id_birth`` rules folded into the
+    ``birth_date`` ones: a register row's ID birth is its birth date), the keys a register row
+    must share with some candidate to be compared with it, each key's parts joined by
+    ``KEY_SEP``: ``birth_region``, ``birth_surname``, ``name_region`` and ``name_id`` (the
+    name and the ID's first six characters)."""
+    keys: dict[str, set[str]] = {kind: set() for kind in KEY_KINDS}
+    rows = candidates.select(["id_number", "name", "birth_date", "id_birth", "region"])
+    for row in rows.to_pylist():
+        name, region, number = row["name"], row["region"], row["id_number"]
         for born in {row["birth_date"], row["id_birth"]} - {None}:
-            by_surname.add(f"{born}{KEY_SEP}{name[:1]}")
+            keys["birth_surname"].add(f"{born}{KEY_SEP}{name[:1]}")
             if region:
-                by_region.add(f"{born}{KEY_SEP}{region}")
-    return {
-        "birth_region": sorted(by_region),
-        "birth_surname": sorted(by_surname),
-        "name": sorted(names),
-    }
+                keys["birth_region"].add(f"{born}{KEY_SEP}{region}")
+        if region:
+            keys["name_region"].add(f"{name}{KEY_SEP}{region}")
+        if number:
+            keys["name_id"].add(f"{name}{KEY_SEP}{number[:6]}")
+    return {kind: sorted(values) for kind, values in keys.items()}
+
+
+# Each key kind's two parts, as (register field, characters kept: None for all).
+KEY_PARTS: dict[str, tuple[tuple[str, int | None], tuple[str, int | None]]] = {
+    "birth_region": (("birth_date", None), ("region", None)),
+    "birth_surname": (("birth_date", None), ("name", 1)),
+    "name_region": (("name", None), ("region", None)),
+    "name_id": (("name", None), ("id_number", 6)),
+}
+KEY_KINDS = tuple(KEY_PARTS)
 
 
 def register_slice(register: pa.Table, candidates: pa.Table) -> pa.Table:
     """Return the register rows a candidate could block with (``key_sets``), with valid ID
     numbers."""
     keys = key_sets(candidates)
-    born = pc.fill_null(register.column("birth_date"), "")
-    name = pc.fill_null(register.column("name"), "")
-    region = pc.binary_join_element_wise(born, pc.fill_null(register.column("region"), ""), KEY_SEP)
-    surname = pc.binary_join_element_wise(born, pc.utf8_slice_codeunits(name, 0, 1), KEY_SEP)
-    wanted = pc.or_(
-        pc.or_(
-            pc.is_in(region, value_set=pa.array(keys["birth_region"], pa.string())),
-            pc.is_in(surname, value_set=pa.array(keys["birth_surname"], pa.string())),
-        ),
-        pc.is_in(name, value_set=pa.array(keys["name"], pa.string())),
-    )
+
+    def part(field: str, length: int | None) -> Any:
+        text = pc.fill_null(register.column(field), "")
+        return text if length is None else pc.utf8_slice_codeunits(text, 0, length)
+
+    wanted = pa.array(np.zeros(register.num_rows, bool))
+    for kind, parts in KEY_PARTS.items():
+        joined = pc.binary_join_element_wise(*(part(*p) for p in parts), KEY_SEP)
+        wanted = pc.or_(wanted, pc.is_in(joined, value_set=pa.array(keys[kind], pa.string())))
     kept = register.filter(pc.fill_null(wanted, False))
     # the register's own mistyped numbers are no one's identity
     checked = validate_ids_np(pc.fill_null(kept.column("id_number"), ""))
