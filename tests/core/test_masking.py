@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from haihe.core.errors import ConfigError, InvalidInput
+from haihe.core.identity import compose_ids_np
 from haihe.core.masking import (
     MaskKind,
     mask_address,
@@ -18,6 +20,7 @@ from haihe.core.masking import (
     mask_uscc,
     mask_value,
     pseudonymise,
+    pseudonymise_ids,
     pseudonymise_many,
 )
 
@@ -178,3 +181,18 @@ def test_many_pseudonyms_at_once_are_the_same_as_one_by_one() -> None:
 )
 def test_many_pseudonyms_match_single_ones(key: bytes, values: list[str]) -> None:
     assert pseudonymise_many(key, values) == [pseudonymise(key, v) for v in values]
+
+
+@given(
+    key=st.binary(min_size=16, max_size=100),
+    bodies=st.lists(st.integers(min_value=0, max_value=10**17 - 1), max_size=20),
+)
+def test_pseudonyms_of_id_bodies_are_those_of_their_id_numbers(
+    key: bytes, bodies: list[int]
+) -> None:
+    numbers = [str(n) for n in compose_ids_np(np.array(bodies, dtype=np.int64))]
+    assert pseudonymise_ids(key, np.array(bodies, dtype=np.int64)) == [
+        pseudonymise(key, n) for n in numbers
+    ]
+    with pytest.raises(ConfigError, match="at least 16 bytes"):
+        pseudonymise_ids(b"short", np.array([1], dtype=np.int64))

@@ -294,7 +294,7 @@ def check_chars_np(bodies: npt.ArrayLike) -> npt.NDArray[np.str_]:
     return out.view("<U1")
 
 
-def _compose_bytes(bodies: npt.ArrayLike) -> npt.NDArray[np.uint8]:
+def compose_id_bytes(bodies: npt.ArrayLike) -> npt.NDArray[np.uint8]:
     """Return the ASCII bytes, one row of 18 per body, of the ID numbers of 17-digit bodies."""
     arr = _as_bodies(bodies)
     out = np.empty(arr.size, _RECORD)
@@ -310,7 +310,7 @@ def _compose_bytes(bodies: npt.ArrayLike) -> npt.NDArray[np.uint8]:
 
 def compose_ids_np(bodies: npt.ArrayLike) -> npt.NDArray[np.str_]:
     """Return the 18-character ID numbers (dtype '<U18') of an int64 array of 17-digit bodies."""
-    ascii_rows = _compose_bytes(bodies)
+    ascii_rows = compose_id_bytes(bodies)
     out = np.empty(ascii_rows.shape, np.uint32)
     out[...] = ascii_rows
     return out.view("<U18").reshape(len(out))
@@ -323,7 +323,7 @@ def compose_ids_arrow(bodies: npt.ArrayLike) -> Any:
     """
     import pyarrow as pa  # only synth and the loaders need it; keep it out of import time
 
-    ascii_rows = _compose_bytes(bodies)
+    ascii_rows = compose_id_bytes(bodies)
     offsets = np.arange(
         0, ascii_rows.size + 1, 18, dtype=np.int32 if ascii_rows.size < 2**31 else np.int64
     )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from haihe.core.errors import ConfigError, InvalidInput
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
     import pyarrow as pa
 
 MASK_CHAR = "*"
@@ -167,6 +168,20 @@ def pseudonymise_many(key: bytes, values: Iterable[str]) -> list[str]:
     computed once and copied per value (RFC 2104), a third of ``hmac.digest``'s time per value
     in CPython (a batch job's audit pseudonymises every person it checked).
     """
+    return _pseudonymise_each(key, (value.encode("utf-8") for value in values))
+
+
+def pseudonymise_ids(key: bytes, bodies: npt.ArrayLike) -> list[str]:
+    """Return ``pseudonymise(key, id_number)`` for the 18-character ID number of each 17-digit
+    body: the numbers are composed as ASCII bytes at once and hashed slice by slice, a third
+    faster than composing them as text and encoding each."""
+    from haihe.core.identity import compose_id_bytes  # numpy: only batch jobs need it
+
+    data, width = compose_id_bytes(bodies).tobytes(), 18
+    return _pseudonymise_each(key, (data[k : k + width] for k in range(0, len(data), width)))
+
+
+def _pseudonymise_each(key: bytes, values: Iterable[bytes]) -> list[str]:
     if len(key) < MIN_KEY_BYTES:
         pseudonymise(key, "")  # raises the same ConfigError
     block = hashlib.sha256().block_size
@@ -177,7 +192,7 @@ def pseudonymise_many(key: bytes, values: Iterable[str]) -> list[str]:
     append, size = out.append, PSEUDONYM_HEX_CHARS
     for value in values:
         i = inner.copy()
-        i.update(value.encode("utf-8"))
+        i.update(value)
         o = outer.copy()
         o.update(i.digest())
         append(o.hexdigest()[:size])
