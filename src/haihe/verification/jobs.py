@@ -139,13 +139,17 @@ def create_job(
         "problem": ids.column("problem"),
         "legacy": ids.column("legacy"),
     }
+    # name, birth date and region serve identity matching, so only rows whose ID failed keep
+    # them (unless the scenario's list keeps them too): a smaller file to write and read
+    failed = pc.less(ids.column("body"), 0)
     for column in (*OPTIONAL, *scenario.keep):
         if column not in columns:
-            columns[column] = (
-                table.column(column)
-                if column in table.column_names
-                else pa.nulls(table.num_rows, pa.string())
-            )
+            if column not in table.column_names:
+                columns[column] = pa.nulls(table.num_rows, pa.string())
+            elif column in scenario.keep:
+                columns[column] = table.column(column)
+            else:
+                columns[column] = pc.if_else(failed, table.column(column), None)
     _write_atomic(pa.table(columns), folder / "subjects.parquet")
     return job
 
