@@ -52,6 +52,7 @@ def test_only_a_failing_chunk_is_walked_entry_by_entry(
     ledger: Factory, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(scan, "CHUNK", 10)
+    monkeypatch.setattr(scan, "SERVER_CHUNK", 10)
     sql(ledger, "UPDATE audit_entries SET actor_name = '李四' WHERE seq = 15")
     report = run_verify(ledger, settings)
     assert checks(report) == {(15, "hash")}
@@ -197,6 +198,7 @@ def test_worker_processes_verify_ranges_and_their_seams(
     ledger: Factory, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(scan, "CHUNK", 7)
+    monkeypatch.setattr(scan, "SERVER_CHUNK", 7)
     sql(ledger, "UPDATE audit_entries SET outcome = 'ok2' WHERE seq = 21")
     report = run_verify(ledger, settings, workers=3)
     assert checks(report) == {(21, "hash")}
@@ -207,6 +209,7 @@ def test_a_gap_at_a_chunk_boundary_is_caught(
     ledger: Factory, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(scan, "CHUNK", 10)
+    monkeypatch.setattr(scan, "SERVER_CHUNK", 10)
     sql(ledger, "DELETE FROM audit_subjects")
     sql(ledger, "DELETE FROM audit_entries WHERE seq IN (10, 11)")
     assert checks(run_verify(ledger, settings, workers=2)) == {(12, "sequence")}

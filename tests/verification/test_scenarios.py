@@ -266,9 +266,13 @@ def test_spark_and_duckdb_write_the_same_answers(
     assert Path(files["duckdb"]).read_bytes() == Path(files["spark"]).read_bytes()
 
 
-def test_single_checks_score_pairs_as_splink_does(city: tuple[Path, CityManifest]) -> None:
+@pytest.mark.parametrize("born", ["r.birth_date::VARCHAR", "NULL"])
+def test_single_checks_score_pairs_as_splink_does(
+    city: tuple[Path, CityManifest], born: str
+) -> None:
     """``matching.score_pair`` (single checks, no Splink start-up) gives Splink's probability
-    for every blocked pair of the city's broken rows, so both paths link the same person."""
+    for every blocked pair of the city's broken rows, so both paths link the same person —
+    with a birth date given, and without one (the ID number's other levels)."""
     synth_dir, manifest = city
     con = duckdb.connect()
     register = con.sql(
@@ -277,7 +281,7 @@ def test_single_checks_score_pairs_as_splink_does(city: tuple[Path, CityManifest
     ).to_arrow_table()
     dataset = manifest.dataset("WJW.death_certificates")
     broken = con.sql(
-        f"SELECT r.id_number, r.name, r.birth_date::VARCHAR AS birth_date, NULL AS region "
+        f"SELECT r.id_number, r.name, {born} AS birth_date, NULL AS region "
         f"FROM (SELECT *, row_number() OVER () - 1 AS row_ FROM '{synth_dir / dataset.path}') r "
         f"JOIN '{synth_dir}/truth/dirty_rows.parquet' d ON d.dataset = '{dataset.id}' "
         "AND d.row = r.row_ AND d.kind IN ('id_typo', 'id_missing')"
@@ -341,3 +345,24 @@ def test_a_single_check_links_a_person_by_name_and_birth_date(
         assert entry is not None
         detail = json.loads(entry.detail_json or "{}")
         assert (detail["tried"], detail["matched"], entry.subjects) == (3, 2, 2)
+
+
+def test_at_a_citys_scale_a_mistyped_id_with_its_name_alone_is_still_linked() -> None:
+    """Without a birth date, the ID number is the only birth evidence: one digit off and the
+    right name outweigh the prior of a city of 13.6 M; a stranger one digit off with another
+    name, or the right name with another number, do not."""
+    city = 13_600_000
+    person = {"id_number": "120103196801113275", "name": "石健永", "birth_date": "1968-01-11",
+              "region": "120103"}  # fmt: skip
+    mistyped = {"id_number": "120103196801713275", "name": "石健永", "birth_date": None,
+                "id_birth": None, "region": None}  # fmt: skip
+    assert matching.blocks(mistyped, person)  # the name and the ID's first six digits
+    assert matching.score_pair(mistyped, person, register_rows=city) >= matching.THRESHOLD
+    stranger = {**person, "name": "王芳"}
+    assert matching.score_pair(mistyped, stranger, register_rows=city) < 0.1
+    namesake = {**person, "id_number": "120103198502204417"}
+    assert matching.score_pair(mistyped, namesake, register_rows=city) < 0.1
+    # with a birth date given, the number one digit off counts as among those born that day
+    dated = {**mistyped, "birth_date": "1968-01-11", "region": "120103"}
+    assert matching.score_pair(dated, person, register_rows=city) >= matching.THRESHOLD
+    assert matching.score_pair(dated, stranger, register_rows=city) < matching.THRESHOLD
