@@ -57,6 +57,11 @@ class Engine(ABC):
         return self.read_parquet(store.paths(manifest))
 
     @abstractmethod
+    def byte_length(self, text: ir.StringValue) -> ir.IntegerValue:
+        """The bytes of a text's UTF-8: how an ASCII code's length is checked (counting
+        characters decodes every row, a tenth slower over a city's records on DuckDB)."""
+
+    @abstractmethod
     def execute(self, expr: ir.Expr) -> pa.Table:
         """Run an expression and return its whole result as an Arrow table.
 

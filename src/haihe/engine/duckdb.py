@@ -18,6 +18,11 @@ from haihe.core.errors import ConfigError, Conflict, InvalidInput, StorageError
 from haihe.engine.base import DEFAULT_BATCH_ROWS, Engine, EngineError
 
 
+@ibis.udf.scalar.builtin(name="strlen")
+def _strlen(text: str) -> int:  # type: ignore[empty-body]
+    """DuckDB's byte length of a text."""
+
+
 class DuckDBEngine(Engine):
     """An engine on one in-memory DuckDB database that spills to ``temp_dir`` when memory
     runs short."""
@@ -52,6 +57,9 @@ class DuckDBEngine(Engine):
             # warning is Ibis's to fix and says nothing to our callers.
             warnings.filterwarnings("ignore", "fetch_arrow_table", DeprecationWarning)
             return self._backend.read_parquet([str(p) for p in paths])
+
+    def byte_length(self, text: ir.StringValue) -> ir.IntegerValue:
+        return _strlen(text)
 
     def execute(self, expr: ir.Expr) -> pa.Table:
         """Run an expression and return its whole result as an Arrow table."""

@@ -23,6 +23,11 @@ from haihe.core.errors import Conflict, InvalidInput
 from haihe.engine.base import DEFAULT_BATCH_ROWS, Engine, EngineError
 
 
+@ibis.udf.scalar.builtin(name="octet_length")
+def _octet_length(text: str) -> int:  # type: ignore[empty-body]
+    """Spark's byte length of a text."""
+
+
 class SparkEngine(Engine):
     """An engine on a Spark session (the active one if there is one, else a new one it owns)."""
 
@@ -66,6 +71,9 @@ class SparkEngine(Engine):
             name = f"haihe_{abs(hash(tuple(str(p) for p in paths))):x}_{id(frame):x}"
             frame.createOrReplaceTempView(name)
             return self._backend.table(name)
+
+    def byte_length(self, text: ir.StringValue) -> ir.IntegerValue:
+        return _octet_length(text)
 
     def execute(self, expr: ir.Expr) -> pa.Table:
         """Run an expression and return its whole result as an Arrow table (Ibis schema)."""

@@ -53,7 +53,10 @@ def answer(
     single: bool,
     found: pa.Table | None = None,
 ) -> pa.Table:
-    """Return the answers of one chunk, one row per subject in ``ref`` order.
+    """Return the answers of one chunk, one row per subject in ``ref`` order: ``ref``, the
+    verdict (``verdict``, or each step's and the ``outcome``), ``reasons`` and the scenario's
+    derived values — what the chunk computed; ``result_columns`` puts the subjects' own
+    columns beside them.
 
     ``subjects``: the chunk's rows of ``resolved.parquet`` (ref, id_number, body, problem,
     confidence, match and the input columns kept); ``people``: the same rows as an engine
@@ -80,27 +83,41 @@ def answer(
     # so that neither this nor the chunk's and result's Parquet writes copy them per row
     columns = {step.name: _per_row(answers[step.name], UNKNOWN, row_pattern) for step in steps}
     reasons = _with_problems(subjects, answers["reasons"], row_pattern)
-    out: dict[str, Any] = {
-        "ref": subjects["ref"],
-        "id_number": subjects["id_number"],
-        "body": subjects["body"],
-    }
+    out: dict[str, Any] = {"ref": subjects["ref"]}
     kept = {c: subjects[c] for c in scenario.keep} if not single else {}
     if single:
         out["verdict"] = columns[steps[0].name]
     else:
-        out.update(kept)
         out.update(columns)
         out["outcome"] = outcomes(scenario, {**columns, **kept}, params)
     out["reasons"] = reasons
-    out["confidence"] = subjects["confidence"]
-    out["match"] = subjects["match"]
     if not single:
         for d in scenario.derived:
             value = d.expr.evaluate({**columns, **kept}, params)
             value = pc.round(pc.cast(value, pa.float64()), 2)
             out[d.name] = pc.if_else(pc.equal(out["outcome"], d.when), value, None)
     assert all(len(v) == n for v in out.values())
+    return pa.table(out)
+
+
+def result_columns(scenario: Scenario, answers: pa.Table, subjects: pa.Table) -> pa.Table:
+    """A chunk's result rows: ``row`` (1-based), ``id_number``, the scenario's list columns,
+    the ``answer`` columns, then ``confidence`` and ``match``, from its ``answers`` and the
+    same rows of the job's ``subjects``."""
+    single = "verdict" in answers.column_names
+    computed = [c for c in answers.column_names if c not in ("ref", "reasons")]
+    derived = [d.name for d in scenario.derived] if not single else []
+    out: dict[str, Any] = {
+        "row": pc.add(answers["ref"], 1),
+        "id_number": subjects["id_number"],
+    }
+    if not single:
+        out.update({c: subjects[c] for c in scenario.keep})
+    out.update({c: answers[c] for c in computed if c not in derived})
+    out["reasons"] = answers["reasons"]
+    out["confidence"] = subjects["confidence"]
+    out["match"] = subjects["match"]
+    out.update({c: answers[c] for c in derived})
     return pa.table(out)
 
 
@@ -365,7 +382,7 @@ def _bodies(engine: Engine, store: VersionStore, plan: Plan, check: Check) -> ir
     source = plan.sources[check.source or ""]
     table = engine.table(store, store.manifest(source.code, source.version))
     ident = table[source.id_item]
-    table = table.filter(ident.notnull() & (ident.length() == 18))
+    table = table.filter(ident.notnull() & (engine.byte_length(ident) == 18))
     for cond in check.where:
         column = table[cond.item]
         value = cond.resolved(plan.params)

@@ -266,7 +266,8 @@ def run_job(
             job = repository.job_by_id(session, job_id)
             assert job is not None
             started = time.perf_counter()
-            job.summary = {**job.summary, **_assemble(folder, chunks, scenario, kind)}
+            summary = _assemble(folder, chunks, scenario, kind, everyone)
+            job.summary = {**job.summary, **summary}
             seconds["assemble"] += time.perf_counter() - started
             job.summary = {**job.summary, "seconds": {k: round(v, 2) for k, v in seconds.items()}}
             job.status, job.finished_at = JobStatus.SUCCEEDED, utcnow()
@@ -524,9 +525,12 @@ def _count_chunk(
     job.chunks_done += 1
 
 
-def _assemble(folder: Path, chunks: int, scenario: Scenario, kind: str) -> dict[str, Any]:
-    """Write ``result.parquet`` from the chunks (each in input order, so in turn they are
-    too), streaming one chunk at a time; return the summary, counted per chunk."""
+def _assemble(
+    folder: Path, chunks: int, scenario: Scenario, kind: str, everyone: pa.Table
+) -> dict[str, Any]:
+    """Write ``result.parquet`` from the chunks' answers beside the subjects' own columns
+    (each chunk in input order, so in turn they are too), one chunk at a time; return the
+    summary, counted per chunk."""
     counted: dict[str, Counter[Any]] = defaultdict(Counter)
     derived: dict[str, float] = defaultdict(float)
     steps = [s.name for s in scenario.steps]
@@ -536,8 +540,9 @@ def _assemble(folder: Path, chunks: int, scenario: Scenario, kind: str) -> dict[
     writer: pq.ParquetWriter | None = None
     try:
         for i in range(chunks):
-            part = pq.read_table(folder / f"chunk_{i:05d}.parquet").drop_columns(["body"])
-            part = part.set_column(0, "row", pc.add(part["ref"], 1))
+            answers = pq.read_table(folder / f"chunk_{i:05d}.parquet")
+            first = answers["ref"][0].as_py() if answers.num_rows else 0
+            part = batch.result_columns(scenario, answers, everyone.slice(first, answers.num_rows))
             if writer is None:
                 # texts stay dictionary-encoded in the file; readers get plain strings
                 writer = pq.ParquetWriter(temp, part.schema, store_schema=False)
