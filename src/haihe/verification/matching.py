@@ -403,20 +403,6 @@ def _scored_pairs(
     return [(int(ref), int(bodies[row]), float(p)) for ref, row, p in scored]
 
 
-def blocking_keys(candidates: pa.Table) -> tuple[list[str], list[str]]:
-    """Return the birth dates and names a register row must share with some candidate to
-    be compared with it at all (every blocking rule needs one of them): what the register's
-    index is looked up by; ``register_slice`` then keeps the rows that share a whole key."""
-    births = {
-        b
-        for column in ("birth_date", "id_birth")
-        for b in candidates.column(column).to_pylist()
-        if b
-    }
-    names = {n for n in candidates.column("name").to_pylist() if n}
-    return sorted(births), sorted(names)
-
-
 # A register row's birth date joined with its district or its surname, as the key sets of
 # ``key_sets`` hold them (a birth date is ISO text, so "|" cannot occur in it).
 KEY_SEP = "|"

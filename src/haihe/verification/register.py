@@ -50,8 +50,13 @@ class Match:
     how: str
 
 
+# The index's layout; a file of an older one is rebuilt (and removed by ``ensure_current``).
+FORMAT = 2
+
+
 def index_path(settings: Settings, code: str, version: int) -> Path:
-    return settings.data_dir / "verify" / "register" / code / f"v{version:06d}.sqlite"
+    name = f"v{version:06d}.f{FORMAT}.sqlite"
+    return settings.data_dir / "verify" / "register" / code / name
 
 
 def ensure_index(settings: Settings, code: str, version: int) -> Path:
@@ -66,19 +71,22 @@ def ensure_index(settings: Settings, code: str, version: int) -> Path:
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         conn = sqlite3.connect(temp)
+        # each blocking key's parts (``matching.KEY_PARTS``) as columns, indexed together;
+        # the birth date and the name alone are those indexes' prefixes
         conn.execute(
-            "CREATE TABLE people (id_number TEXT, name TEXT, birth_date TEXT, region TEXT)"
+            "CREATE TABLE people (id_number TEXT, name TEXT, birth_date TEXT, region TEXT, "
+            "surname TEXT, id_prefix TEXT)"
         )
         for file in files:
             parquet = pq.ParquetFile(file)
             for batch in parquet.iter_batches(
                 batch_size=BUILD_BATCH, columns=list(matching.MATCH_ITEMS)
             ):
-                conn.executemany("INSERT INTO people VALUES (?, ?, ?, ?)", _rows(batch))
+                conn.executemany("INSERT INTO people VALUES (?, ?, ?, ?, ?, ?)", _rows(batch))
         conn.execute("CREATE TABLE meta (register_rows INTEGER)")
         conn.execute("INSERT INTO meta VALUES (?)", [manifest.row_count])
-        conn.execute("CREATE INDEX people_birth ON people (birth_date)")
-        conn.execute("CREATE INDEX people_name ON people (name)")
+        for kind, columns in _INDEXED.items():
+            conn.execute(f"CREATE INDEX people_{kind} ON people ({', '.join(columns)})")
         conn.commit()
         conn.close()
         os.replace(temp, path)
@@ -88,35 +96,49 @@ def ensure_index(settings: Settings, code: str, version: int) -> Path:
     return path
 
 
-def blocking_rows(path: Path, births: list[str], names: list[str]) -> tuple[pa.Table, int]:
-    """The index's rows sharing a birth date or a name with a batch's candidates (what
-    ``matching.register_slice`` keeps of the whole register), and the register's row count —
-    a batch job's identity matching without a scan of the register."""
+# The index's columns of each blocking key kind (``matching.KEY_PARTS``): a part that is a
+# field's first characters has its own column.
+_PREFIXES: dict[tuple[str, int | None], str] = {
+    ("name", 1): "surname",
+    ("id_number", 6): "id_prefix",
+}
+_INDEXED = {
+    kind: tuple(_PREFIXES.get(part, part[0]) for part in parts)
+    for kind, parts in matching.KEY_PARTS.items()
+}
+
+
+def blocking_rows(path: Path, keys: dict[str, list[str]]) -> tuple[pa.Table, int]:
+    """The index's rows sharing a whole blocking key with a batch's candidates
+    (``matching.key_sets``: what ``matching.register_slice`` keeps of the whole register), and
+    the register's row count — a batch job's identity matching without a scan of the
+    register."""
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
         try:
-            conn.execute("CREATE TEMP TABLE wanted_birth (v TEXT PRIMARY KEY)")
-            conn.execute("CREATE TEMP TABLE wanted_name (v TEXT PRIMARY KEY)")
-            conn.executemany("INSERT INTO wanted_birth VALUES (?)", [(b,) for b in births])
-            conn.executemany("INSERT INTO wanted_name VALUES (?)", [(n,) for n in names])
-            found = conn.execute(
-                "SELECT id_number, name, birth_date, region FROM people "
-                "WHERE birth_date IN (SELECT v FROM wanted_birth) UNION "
-                "SELECT id_number, name, birth_date, region FROM people "
-                "WHERE name IN (SELECT v FROM wanted_name)"
-            ).fetchall()
+            selects = []
+            for kind, (first, second) in _INDEXED.items():
+                conn.execute(f"CREATE TEMP TABLE wanted_{kind} (a TEXT, b TEXT)")
+                conn.executemany(
+                    f"INSERT INTO wanted_{kind} VALUES (?, ?)",
+                    [key.split(matching.KEY_SEP, 1) for key in keys.get(kind, [])],
+                )
+                selects.append(
+                    "SELECT p.id_number, p.name, p.birth_date, p.region FROM "
+                    f"wanted_{kind} w JOIN people p ON p.{first} = w.a AND p.{second} = w.b"
+                )
+            # UNION ALL, and the rows found twice dropped in Arrow: SQLite's UNION sorts them
+            found = conn.execute(" UNION ALL ".join(selects)).fetchall()
             (register_rows,) = conn.execute("SELECT register_rows FROM meta").fetchone()
         finally:
             conn.close()
     except sqlite3.Error as exc:
         raise StorageError(f"the register index {path.name} cannot be read: {exc}") from None
+    columns = ("id_number", "name", "birth_date", "region")
     table = pa.table(
-        {
-            column: pa.array([row[i] for row in found], pa.string())
-            for i, column in enumerate(("id_number", "name", "birth_date", "region"))
-        }
+        {c: pa.array([row[i] for row in found], pa.string()) for i, c in enumerate(columns)}
     )
-    return table, int(register_rows)
+    return table.group_by(list(columns), use_threads=False).aggregate([]), int(register_rows)
 
 
 TASK = "verification.register_index"
@@ -136,7 +158,7 @@ def ensure_current(session: Session, settings: Settings) -> Path | None:
     return path
 
 
-def _rows(batch: pa.RecordBatch) -> list[tuple[str, str | None, str | None, str | None]]:
+def _rows(batch: pa.RecordBatch) -> list[tuple[str | None, ...]]:
     ids = pc.fill_null(batch.column("id_number").cast(pa.string()), "")
     ok = validate_ids_np(ids).problems == 0
     lengths = pc.equal(pc.utf8_length(ids), 18).to_numpy(zero_copy_only=False)
@@ -145,11 +167,13 @@ def _rows(batch: pa.RecordBatch) -> list[tuple[str, str | None, str | None, str 
         for c in ("name", "birth_date", "district_code")
     }
     numbers = ids.to_pylist()
+    names = text["name"]
     return [
-        (numbers[i], text["name"][i], text["birth_date"][i], text["district_code"][i])
+        (numbers[i], names[i], text["birth_date"][i], text["district_code"][i],
+         names[i][:1] if names[i] else None, numbers[i][:6])
         for i in range(batch.num_rows)
         if ok[i] and lengths[i]
-    ]
+    ]  # fmt: skip
 
 
 def match_one(

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -46,7 +47,7 @@ def normalised(ids: pa.Array | pa.ChunkedArray, *, today: dt.date | None = None)
         length[odd] = bare.to_numpy(zero_copy_only=False)
     return pa.table(
         {
-            "ref": pa.array(range(len(batch.bodies)), pa.int64()),
+            "ref": pa.array(np.arange(len(batch.bodies), dtype=np.int64)),
             "body": pa.array(batch.bodies, pa.int64()),
             "problem": pa.array(batch.problems, pa.int8()),
             "legacy": pa.array(valid & (length == 15)),
