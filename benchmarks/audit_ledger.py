@@ -9,7 +9,7 @@ already in memory. On PostgreSQL, first as the load left the table, then after V
 (as autovacuum soon runs). The machine's load is printed before each backend and after the
 last: other work on it slows every figure.
 
-    .venv/bin/python benchmarks/audit_ledger.py [--entries 1000000] [--single 5000] [--no-pg]
+    .venv/bin/python benchmarks/audit_ledger.py [--entries 1000000] [--single 5000] [--no-pg] [--no-sqlite]
 """
 
 from __future__ import annotations
@@ -209,11 +209,13 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--single", type=int, default=5_000)
     parser.add_argument("--no-pg", action="store_true", help="Skip PostgreSQL.")
+    parser.add_argument("--no-sqlite", action="store_true", help="Skip SQLite.")
     args = parser.parse_args()
     print(f"audit ledger, {args.entries:,} entries, {os.cpu_count()} cores")
-    print(f"SQLite (load {load()})")
-    with sqlite_ledger() as (factory, settings):
-        bench(factory, settings, args.entries, args.single)
+    if not args.no_sqlite:
+        print(f"SQLite (load {load()})")
+        with sqlite_ledger() as (factory, settings):
+            bench(factory, settings, args.entries, args.single)
     if not args.no_pg and pg_reachable():
         print(f"PostgreSQL (load {load()})")
         with pg_ledger() as (factory, settings):
