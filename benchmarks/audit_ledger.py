@@ -9,7 +9,8 @@ already in memory. On PostgreSQL, first as the load left the table, then after V
 (as autovacuum soon runs). The machine's load is printed before each backend and after the
 last: other work on it slows every figure.
 
-    .venv/bin/python benchmarks/audit_ledger.py [--entries 1000000] [--single 5000] [--no-pg] [--no-sqlite]
+    .venv/bin/python benchmarks/audit_ledger.py [--entries 1000000] [--single 5000]
+        [--no-pg | --no-sqlite]
 """
 
 from __future__ import annotations
