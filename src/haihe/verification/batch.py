@@ -105,7 +105,9 @@ def result_columns(scenario: Scenario, answers: pa.Table, subjects: pa.Table) ->
     the ``answer`` columns, then ``confidence`` and ``match``, from its ``answers`` and the
     same rows of the job's ``subjects``."""
     single = "verdict" in answers.column_names
-    computed = [c for c in answers.column_names if c not in ("ref", "reasons")]
+    # (a chunk written before this layout also held the subjects' columns: theirs win)
+    theirs = {"ref", "reasons", "id_number", "body", "confidence", "match", *scenario.keep}
+    computed = [c for c in answers.column_names if c not in theirs]
     derived = [d.name for d in scenario.derived] if not single else []
     out: dict[str, Any] = {
         "row": pc.add(answers["ref"], 1),
