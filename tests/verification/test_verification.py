@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
@@ -359,3 +360,42 @@ def test_a_new_version_of_a_source_is_consulted_at_once(
     assert (out.answers[0].verdict, out.answers[0].reasons) == ("no", ["death_certificate"])
     versions = {s.role: s.version for s in out.sources}
     assert versions == {"deaths": 2, "cremations": 1}
+
+
+def test_a_chunk_written_in_the_older_wider_layout_is_resumed_into_the_same_result(
+    world: World,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    """Chunk files once also held each subject's ID number, body, confidence and match; a job
+    interrupted then and resumed now takes those from its subjects, once each."""
+    ids = [pid(i) for i in range(4)]
+    path = write_csv(tmp_path / "subjects.csv", [{"id_number": i} for i in ids])
+    with transaction(session_factory) as s:
+        job_id = jobs.create_job(
+            s, actor=rsj(s), settings=settings, name="alive", params={"on": "2024-12-31"},
+            input_path=path, chunk_rows=2,
+        ).id  # fmt: skip
+
+    def crash(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        jobs.run_job(session_factory, settings, job_id, progress=crash)
+    first = jobs.job_dir(settings, job_id) / "chunk_00000.parquet"
+    older = pq.read_table(first)
+    for column, values in (("id_number", ["旧", "旧"]), ("body", [-1, -1]),
+                           ("confidence", [0.0, 0.0]), ("match", ["none", "none"])):  # fmt: skip
+        older = older.append_column(column, pa.array(values))
+    pq.write_table(older, first)
+    # the first chunk was counted before the crash: make the resume assemble it as it is
+    assert jobs.run_job(session_factory, settings, job_id) is JobStatus.SUCCEEDED
+    with session_factory() as s:
+        job = jobs.get_job(s, actor=rsj(s), job_id=job_id)
+        result = pq.read_table(jobs.result_path(settings, job))
+    assert result.column_names == [
+        "row", "id_number", "verdict", "reasons", "confidence", "match"
+    ]  # fmt: skip
+    assert result["id_number"].to_pylist() == ids
+    assert result["match"].to_pylist() == ["id"] * 4
