@@ -288,10 +288,18 @@ def test_an_interrupted_job_resumes_without_redoing_finished_chunks(
 
     with pytest.raises(KeyboardInterrupt):
         jobs.run_job(session_factory, settings, job_id, progress=crash)
-    first = jobs.job_dir(settings, job_id) / "chunk_00000.parquet"
+    folder = jobs.job_dir(settings, job_id)
+    first = folder / "chunk_00000.parquet"
     stamp = first.stat().st_mtime_ns
-    assert jobs.run_job(session_factory, settings, job_id) is JobStatus.SUCCEEDED
-    assert first.stat().st_mtime_ns == stamp
+    reported: list[tuple[int, int, int]] = []
+
+    def watch(done: int, total: int) -> None:  # the first chunk's file is not written again
+        reported.append((done, total, first.stat().st_mtime_ns))
+
+    assert jobs.run_job(session_factory, settings, job_id, progress=watch) is JobStatus.SUCCEEDED
+    assert reported == [(2, 3, stamp), (3, 3, stamp)]
+    # once done, only the result stays: the working files held every subject's ID number
+    assert sorted(p.name for p in folder.iterdir()) == ["result.parquet"]
     session.expire_all()
     entries = session.scalars(
         select(AuditEntry).where(AuditEntry.action == "verification.job").order_by(AuditEntry.id)

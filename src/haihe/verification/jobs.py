@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import math
 import operator
 import os
@@ -55,6 +56,7 @@ from haihe.verification.scenarios import Scenario, get_scenario, scenarios, sing
 from haihe.verification.subjects import ID_COLUMN, OPTIONAL, normalised, read_subjects
 
 ACTION = "verification.job"
+log = logging.getLogger("haihe.verification")
 CHUNK_ROWS = 250_000  # tuned with benchmarks/verify_pension.py: the ledger's rows bound memory
 ENGINES = ("duckdb", "spark")
 # Rows whose ID failed up to which identity matching reads the register's index: each row's
@@ -280,7 +282,24 @@ def run_job(
             assert job is not None
             job.status, job.error, job.finished_at = JobStatus.FAILED, exc.message, utcnow()
         return JobStatus.FAILED
+    _remove_work_files(folder)
     return JobStatus.SUCCEEDED
+
+
+# A job's files that serve only to resume it; once it has succeeded its result is what stays.
+WORK_FILES = ("subjects.parquet", "resolved.parquet", "flags.parquet", "chunk_*.parquet")
+
+
+def _remove_work_files(folder: Path) -> None:
+    """Remove a succeeded job's working files: they hold every subject's ID number (and, for
+    the rows whose ID failed, name and birth date) and would otherwise stay as long as the
+    job. A file that cannot be removed is logged, not an error of the finished job."""
+    for pattern in WORK_FILES:
+        for path in folder.glob(pattern):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("cannot remove %s of a finished job: %s", path, exc)
 
 
 def _people(engine: Engine, resolved: Path, lo: int, hi: int) -> Any:
