@@ -12,7 +12,8 @@ atomic rename; then the chunk is audited and counted in the job row in one trans
 or kill loses at most the chunk in progress: a rerun skips chunks already counted, audits
 (without recomputing) a chunk whose file exists but was not yet counted, and computes the rest.
 Cancel is a flag read between chunks. The result, one row per input subject in input order, is
-assembled when the last chunk is done.
+assembled when the last chunk is done; then the working files, which served only a resume, are
+removed.
 """
 
 from __future__ import annotations
