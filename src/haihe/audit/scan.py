@@ -100,7 +100,9 @@ _JOINED = (
 # PostgreSQL: a chain's range checked by the server — entries whose hash is not the SHA-256 of
 # their text (``prev_hash ␟ body``, as UTF-8) or whose prev_hash is not the hash before (the
 # first's: the parameter), then the count and the first and last sequence numbers. NULLs count
-# as wrong (IS DISTINCT FROM), should a NOT NULL have been dropped.
+# as wrong (IS DISTINCT FROM), should a NOT NULL have been dropped. ``textsend`` gives the text in
+# the database's encoding: UTF-8, as docs/install.md creates it (in another, every chunk would
+# fail here and be walked in Python, which would still say rightly whether it is intact).
 _CHECKED = (
     "SELECT count(*) FILTER (WHERE wrong), count(*), min(seq), max(seq) FROM ("
     "SELECT seq, encode(sha256(textsend(prev_hash || chr(31) || body)), 'hex') "
