@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +36,7 @@ from haihe.audit.models import AuditEntrySet, AuditSetMember, AuditSubjectSet
 from haihe.core.db import transaction, utcnow
 from haihe.core.errors import StorageError
 from haihe.core.settings import Settings
+from haihe.engine.writer import write_table_atomic
 
 log = logging.getLogger("haihe.audit")
 
@@ -125,17 +124,9 @@ def keep_set(
 
 
 def _write(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        # sorted tokens in row groups of 64k: a lookup reads one group (its min/max say which)
-        pq.write_table(table, temp, row_group_size=65_536, compression="zstd")
-        with temp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
-    except (OSError, pa.ArrowException) as exc:
-        temp.unlink(missing_ok=True)
-        raise StorageError(f"cannot write the audit subject set {path.name}: {exc}") from None
+    # sorted tokens in row groups of 64k: a lookup reads one group (its min/max say which)
+    what = f"the audit subject set {path.name}"
+    write_table_atomic(table, path, what=what, row_group_size=65_536, compression="zstd")
 
 
 def link_entries(session: Session, pairs: Sequence[tuple[int, int]]) -> None:

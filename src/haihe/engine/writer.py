@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,22 @@ if TYPE_CHECKING:
     from haihe.engine.store import VersionStore
 
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
+
+
+def write_table_atomic(table: pa.Table, path: Path, *, what: str, **options: Any) -> None:
+    """Write ``table`` as one Parquet file at ``path`` (``options``: ``pq.write_table``'s),
+    atomically and durably: under a temporary name beside it, flushed, then renamed into place,
+    so a reader finds the whole file or none. StorageError naming ``what`` if it cannot."""
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, temp, **options)
+        with temp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(temp, path)
+    except (OSError, pa.ArrowException) as exc:
+        temp.unlink(missing_ok=True)
+        raise StorageError(f"cannot write {what}: {exc}") from None
 
 
 class VersionWriter:

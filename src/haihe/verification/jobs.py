@@ -48,6 +48,7 @@ from haihe.core.identity import compose_ids_np
 from haihe.core.masking import pseudonymise, pseudonymise_ids
 from haihe.core.settings import Settings
 from haihe.engine import Engine, VersionStore, make_engine, make_store
+from haihe.engine.writer import write_table_atomic
 from haihe.verification import batch, matching, register, repository, service
 from haihe.verification.batch import StepPlan
 from haihe.verification.matching import EXACT, LEGACY, NONE
@@ -602,12 +603,4 @@ def _assemble(
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        pq.write_table(table, temp)
-        with temp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
-    except (OSError, pa.ArrowException) as exc:
-        temp.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {path.name}: {exc}") from None
+    write_table_atomic(table, path, what=path.name)
