@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
+from haihe.core import db
 from haihe.core.db import Base, make_engine
 from haihe.core.errors import StorageError
 from haihe.core.settings import Settings
@@ -61,3 +62,29 @@ def test_data_dir_that_is_a_file(tmp_path: Path) -> None:
     target.write_text("not a directory")
     with pytest.raises(StorageError, match="cannot be created"):
         make_engine(Settings(data_dir=target / "sub"))
+
+
+def test_sqlite_write_ahead_log_is_cut_back_after_a_burst(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of writes grows SQLite's write-ahead log; once checkpointed, the next write cuts
+    it back to the limit, instead of leaving a file every later read looks pages up in."""
+    monkeypatch.setattr(db, "WAL_SIZE_LIMIT", 64 * 1024)
+    engine = make_engine(Settings(data_dir=tmp_path))
+    wal = tmp_path / "haihe.db-wal"
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE burst (x TEXT)")
+            conn.exec_driver_sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                "WHERE i < 2000) INSERT INTO burst SELECT hex(randomblob(1000)) FROM n"
+            )
+        grown = wal.stat().st_size
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO burst VALUES ('after')")
+        assert grown > 2_000_000
+        assert wal.stat().st_size <= 64 * 1024
+    finally:
+        engine.dispose()

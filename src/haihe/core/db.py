@@ -79,12 +79,20 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# Bytes the SQLite write-ahead log is cut back to after a checkpoint (see ``_sqlite_pragmas``).
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
+    # A checkpoint that has copied the write-ahead log back into the database truncates the
+    # log to this size: without it the file keeps the size of the largest burst of writes
+    # (hundreds of megabytes after a bulk load), and every read looks its pages up there.
+    cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cur.close()
 
 
