@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from audit_support import days_ago, entry, run_verify, sign_heads
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Delete, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,6 +20,7 @@ from factories import ROOT
 from haihe.audit import chain, citizen, retention, service, subject_sets
 from haihe.audit.models import AuditEntry, AuditEntrySet, AuditSetMember, AuditSubjectSet
 from haihe.core.auth import Principal
+from haihe.core.masking import pseudonym_bytes_of_ids, pseudonymise_ids
 from haihe.core.settings import Settings
 
 Factory = sessionmaker[Session]
@@ -202,3 +206,21 @@ def test_a_rolled_back_sets_file_is_removed_once_old(
     assert path.exists()
     assert subject_sets.index_pending(session_factory, settings).orphans == 1
     assert not path.exists()
+
+
+@given(
+    bodies=st.lists(st.integers(min_value=0, max_value=10**17 - 1), max_size=40),
+    repeated=st.integers(min_value=0, max_value=10),
+)
+def test_a_set_prepared_from_pseudonym_bytes_is_the_set_of_their_texts(
+    bodies: list[int], repeated: int
+) -> None:
+    """A job's sets are sorted and digested as bytes: the same members, order and digest as
+    the set of the pseudonyms' texts (persons repeated in a chunk counted once)."""
+    key = bytes(range(32))
+    ids = np.array(bodies + bodies[:repeated], dtype=np.int64)
+    fast = subject_sets.prepare_pseudonym_set(pseudonym_bytes_of_ids(key, ids))
+    texts = pseudonymise_ids(key, ids)
+    slow = subject_sets.prepare_set(texts)
+    assert fast.ordered.to_pylist() == slow.ordered.to_pylist() == sorted(set(texts))
+    assert fast.digest == slow.digest

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -35,6 +36,7 @@ from haihe.audit import repository
 from haihe.audit.models import AuditEntrySet, AuditSetMember, AuditSubjectSet
 from haihe.core.db import transaction, utcnow
 from haihe.core.errors import StorageError
+from haihe.core.masking import PSEUDONYM_BYTES
 from haihe.core.settings import Settings
 from haihe.engine.writer import write_table_atomic
 
@@ -73,13 +75,35 @@ class PreparedSet:
     """A set's persons sorted and distinct, with their digest: the work of keeping a set that
     needs no database (a job does it on a thread while the engine reads its sources)."""
 
-    ordered: list[str]
+    ordered: pa.StringArray
     digest: str
 
 
 def prepare_set(tokens: Iterable[str]) -> PreparedSet:
     ordered = sorted(set(tokens))
-    return PreparedSet(ordered=ordered, digest=digest_of(ordered))
+    return PreparedSet(ordered=pa.array(ordered, pa.string()), digest=digest_of(ordered))
+
+
+def prepare_pseudonym_set(raw: bytes) -> PreparedSet:
+    """``prepare_set`` of pseudonyms given as bytes (``masking.pseudonym_bytes_of_ids``): they
+    are sorted and made distinct as 64-bit big-endian numbers, which is their text's order, and
+    made text and digested at once — a quarter of a million in a third of the time that
+    sorting the texts takes (a job prepares a set per chunk)."""
+    width = PSEUDONYM_BYTES
+    keys = np.frombuffer(raw, ">u8").reshape(-1, width // 8)
+    keys = keys[np.lexsort(keys.T[::-1])]
+    distinct = np.ones(len(keys), dtype=bool)
+    distinct[1:] = (keys[1:] != keys[:-1]).any(axis=1)
+    keys = keys[distinct]
+    count, chars = len(keys), 2 * width
+    text = keys.tobytes().hex().encode("ascii")
+    offsets = np.arange(0, (count + 1) * chars, chars, dtype=np.int32)
+    ordered = pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(text))
+    # digest_of's text: the tokens joined by newlines
+    lines = np.full((count, chars + 1), ord("\n"), dtype=np.uint8)
+    lines[:, :chars] = np.frombuffer(text, np.uint8).reshape(count, chars)
+    digest = hashlib.sha256(lines.tobytes()[:-1]).hexdigest()
+    return PreparedSet(ordered=ordered, digest=digest)
 
 
 def write_set_file(settings: Settings, prepared: PreparedSet) -> None:
@@ -89,12 +113,12 @@ def write_set_file(settings: Settings, prepared: PreparedSet) -> None:
     when they are an hour old, and this one is about to be named.
     """
     path = set_file(settings, prepared.digest)
-    if not prepared.ordered:
+    if not len(prepared.ordered):
         return
     if path.is_file():
         path.touch()
     else:
-        _write(pa.table({"token": pa.array(prepared.ordered, pa.string())}), path)
+        _write(pa.table({"token": prepared.ordered}), path)
 
 
 def keep_set(
@@ -108,7 +132,7 @@ def keep_set(
     rolls back, an unreferenced file is left for ``index_pending`` to remove.
     """
     prepared = tokens if isinstance(tokens, PreparedSet) else prepare_set(tokens)
-    if not prepared.ordered:
+    if not len(prepared.ordered):
         return None
     digest, count = prepared.digest, len(prepared.ordered)
     found = session.execute(

@@ -45,7 +45,7 @@ from haihe.core.auth import Principal
 from haihe.core.db import transaction, utcnow
 from haihe.core.errors import Conflict, HaiheError, InvalidInput, NotFound, StorageError
 from haihe.core.identity import compose_ids_np
-from haihe.core.masking import pseudonymise, pseudonymise_ids
+from haihe.core.masking import pseudonym_bytes_of_ids, pseudonymise
 from haihe.core.settings import Settings
 from haihe.engine import Engine, VersionStore, make_engine, make_store
 from haihe.engine.writer import write_table_atomic
@@ -510,7 +510,7 @@ def _pseudonyms(
     for lo in range(start, len(bodies), chunk_rows):
         part = bodies[lo : lo + chunk_rows]
         part = part[part >= 0]
-        prepared = subject_sets.prepare_set(pseudonymise_ids(key, part) if len(part) else [])
+        prepared = subject_sets.prepare_pseudonym_set(pseudonym_bytes_of_ids(key, part))
         subject_sets.write_set_file(settings, prepared)
         out[lo] = prepared
     return out
