@@ -334,7 +334,8 @@ def main() -> None:
                 found = run_side(work, side, args)
                 results.setdefault(side, []).append(found)
                 print(f"  {side:12} {found['wall_s']:7.2f} s  {found['peak_rss_mb']:8.0f} MB")
-        report(results, args.chunk_rows)
+        if results:  # --rounds 0: set-up only
+            report(results, args.chunk_rows)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
