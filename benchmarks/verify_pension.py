@@ -162,10 +162,11 @@ def side_haihe(work: Path, info: dict[str, Any], chunk_rows: int, threads: int |
     engine = make_engine(settings)
     factory = make_session_factory(engine, settings)
     # What a running Haihe process (the server's job runner, `haihe jobs worker`) has imported
-    # already: the engine and Splink libraries take a second or two to import once per
-    # process, which is not the job's work. Timed and printed apart.
+    # already: the engine, Arrow datasets and Splink libraries take a second or two to import
+    # once per process, which is not the job's work. Timed and printed apart.
     started = time.perf_counter()
     import ibis.backends.duckdb  # noqa: F401
+    import pyarrow.dataset  # noqa: F401  (pq.read_table's; it imports pandas)
     import splink  # noqa: F401
     import splink.comparison_library  # noqa: F401
 

@@ -148,9 +148,12 @@ def keep_set(
 
 
 def _write(table: pa.Table, path: Path) -> None:
-    # sorted tokens in row groups of 64k: a lookup reads one group (its min/max say which)
+    # sorted tokens in row groups of 64k: a lookup reads one group (its min/max say which);
+    # distinct, so no dictionary
     what = f"the audit subject set {path.name}"
-    write_table_atomic(table, path, what=what, row_group_size=65_536, compression="zstd")
+    write_table_atomic(
+        table, path, what=what, row_group_size=65_536, compression="zstd", use_dictionary=False
+    )
 
 
 def link_entries(session: Session, pairs: Sequence[tuple[int, int]]) -> None:

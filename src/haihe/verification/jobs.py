@@ -245,6 +245,8 @@ def run_job(
                 started = time.perf_counter()
                 pseudonyms = tokens.result()
             seconds["audit"] += time.perf_counter() - started
+            # this run's answers, kept for the result (not read back from their files)
+            computed: dict[int, pa.Table] = {}
             for index in range(done, chunks):
                 if _cancelled(factory, job_id):
                     return JobStatus.CANCELLED
@@ -253,6 +255,7 @@ def run_job(
                 lo, hi = index * chunk_rows, (index + 1) * chunk_rows
                 if path.is_file():
                     answers = pq.read_table(path)  # written before a crash: audit it only
+                    computed[index] = answers
                 else:
                     subjects = everyone.slice(lo, hi - lo)
                     answers = batch.answer(
@@ -261,6 +264,7 @@ def run_job(
                         single=kind == RULE, found=found,
                     )  # fmt: skip
                     _write_atomic(answers, path)
+                    computed[index] = answers
                 seconds["answer"] += time.perf_counter() - started
                 started = time.perf_counter()
                 with transaction(factory) as session:
@@ -273,7 +277,7 @@ def run_job(
             job = repository.job_by_id(session, job_id)
             assert job is not None
             started = time.perf_counter()
-            summary = _assemble(folder, chunks, scenario, kind, everyone)
+            summary = _assemble(folder, chunks, scenario, kind, everyone, computed)
             job.summary = {**job.summary, **summary}
             seconds["assemble"] += time.perf_counter() - started
             job.summary = {**job.summary, "seconds": {k: round(v, 2) for k, v in seconds.items()}}
@@ -547,11 +551,16 @@ def _count_chunk(
 
 
 def _assemble(
-    folder: Path, chunks: int, scenario: Scenario, kind: str, everyone: pa.Table
+    folder: Path,
+    chunks: int,
+    scenario: Scenario,
+    kind: str,
+    everyone: pa.Table,
+    computed: Mapping[int, pa.Table],
 ) -> dict[str, Any]:
-    """Write ``result.parquet`` from the chunks' answers beside the subjects' own columns
-    (each chunk in input order, so in turn they are too), one chunk at a time; return the
-    summary, counted per chunk."""
+    """Write ``result.parquet`` from the chunks' answers (``computed`` by this run, the others
+    read from their files) beside the subjects' own columns (each chunk in input order, so in
+    turn they are too), one chunk at a time; return the summary, counted per chunk."""
     counted: dict[str, Counter[Any]] = defaultdict(Counter)
     derived: dict[str, float] = defaultdict(float)
     steps = [s.name for s in scenario.steps]
@@ -561,12 +570,18 @@ def _assemble(
     writer: pq.ParquetWriter | None = None
     try:
         for i in range(chunks):
-            answers = pq.read_table(folder / f"chunk_{i:05d}.parquet")
+            answers = (
+                computed[i] if i in computed else pq.read_table(folder / f"chunk_{i:05d}.parquet")
+            )
             first = answers["ref"][0].as_py() if answers.num_rows else 0
             part = batch.result_columns(scenario, answers, everyone.slice(first, answers.num_rows))
             if writer is None:
-                # texts stay dictionary-encoded in the file; readers get plain strings
-                writer = pq.ParquetWriter(temp, part.schema, store_schema=False)
+                # texts stay dictionary-encoded in the file; readers get plain strings. Other
+                # columns get none (ID numbers are distinct: trying one is wasted work)
+                encoded = [f.name for f in part.schema if pa.types.is_dictionary(f.type)]
+                writer = pq.ParquetWriter(
+                    temp, part.schema, store_schema=False, use_dictionary=encoded or False
+                )
             writer.write_table(part)
             for column in tallied:
                 for item in pc.value_counts(part[column]).to_pylist():
@@ -603,4 +618,13 @@ def _assemble(
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
-    write_table_atomic(table, path, what=path.name)
+    """Write a working file. They live for the run only (or until a resume), so they are
+    written fast rather than small: not compressed, no statistics, dictionaries only for the
+    columns that are dictionary-encoded already (trying one on 3.4 M distinct ID numbers is
+    wasted). Subjects' file at 3.4 M rows: written in 0.55 s and read in 0.6 s, where the
+    defaults took 1.5 s and 1.2 s, at twice the size (200 MB)."""
+    encoded = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+    write_table_atomic(
+        table, path, what=path.name, compression="none", use_dictionary=encoded or False,
+        write_statistics=False,
+    )  # fmt: skip
