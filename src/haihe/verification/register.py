@@ -51,7 +51,7 @@ class Match:
 
 
 # The index's layout; a file of an older one is rebuilt (and removed by ``ensure_current``).
-FORMAT = 2
+FORMAT = 3
 
 
 def index_path(settings: Settings, code: str, version: int) -> Path:
@@ -71,8 +71,11 @@ def ensure_index(settings: Settings, code: str, version: int) -> Path:
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         conn = sqlite3.connect(temp)
-        # each blocking key's parts (``matching.KEY_PARTS``) as columns, indexed together;
-        # the birth date and the name alone are those indexes' prefixes
+        # each blocking key's parts (``matching.KEY_PARTS``) as columns, indexed together
+        # with the columns a lookup returns (covering: a key's rows are read together from
+        # its index, not each from wherever the table holds it — 13.6 M people, 3,388 failed
+        # IDs' 259,000 rows: 1.9 s instead of 3.3); the birth date and the name alone are
+        # those indexes' prefixes
         conn.execute(
             "CREATE TABLE people (id_number TEXT, name TEXT, birth_date TEXT, region TEXT, "
             "surname TEXT, id_prefix TEXT)"
@@ -86,7 +89,8 @@ def ensure_index(settings: Settings, code: str, version: int) -> Path:
         conn.execute("CREATE TABLE meta (register_rows INTEGER)")
         conn.execute("INSERT INTO meta VALUES (?)", [manifest.row_count])
         for kind, columns in _INDEXED.items():
-            conn.execute(f"CREATE INDEX people_{kind} ON people ({', '.join(columns)})")
+            covered = [*columns, *(c for c in _RETURNED if c not in columns)]
+            conn.execute(f"CREATE INDEX people_{kind} ON people ({', '.join(covered)})")
         conn.commit()
         conn.close()
         os.replace(temp, path)
@@ -102,6 +106,8 @@ _PREFIXES: dict[tuple[str, int | None], str] = {
     ("name", 1): "surname",
     ("id_number", 6): "id_prefix",
 }
+# The columns a lookup returns: every index holds them too (it covers the lookup).
+_RETURNED = ("id_number", "name", "birth_date", "region")
 _INDEXED = {
     kind: tuple(_PREFIXES.get(part, part[0]) for part in parts)
     for kind, parts in matching.KEY_PARTS.items()
@@ -124,7 +130,7 @@ def blocking_rows(path: Path, keys: dict[str, list[str]]) -> tuple[pa.Table, int
                     [key.split(matching.KEY_SEP, 1) for key in keys.get(kind, [])],
                 )
                 selects.append(
-                    "SELECT p.id_number, p.name, p.birth_date, p.region FROM "
+                    f"SELECT {', '.join(f'p.{c}' for c in _RETURNED)} FROM "
                     f"wanted_{kind} w JOIN people p ON p.{first} = w.a AND p.{second} = w.b"
                 )
             # UNION ALL, and the rows found twice dropped in Arrow: SQLite's UNION sorts them
@@ -134,11 +140,9 @@ def blocking_rows(path: Path, keys: dict[str, list[str]]) -> tuple[pa.Table, int
             conn.close()
     except sqlite3.Error as exc:
         raise StorageError(f"the register index {path.name} cannot be read: {exc}") from None
-    columns = ("id_number", "name", "birth_date", "region")
-    table = pa.table(
-        {c: pa.array([row[i] for row in found], pa.string()) for i, c in enumerate(columns)}
-    )
-    return table.group_by(list(columns), use_threads=False).aggregate([]), int(register_rows)
+    columns = list(zip(*found, strict=True)) or [() for _ in _RETURNED]
+    table = pa.table({c: pa.array(v, pa.string()) for c, v in zip(_RETURNED, columns, strict=True)})
+    return table.group_by(list(_RETURNED), use_threads=False).aggregate([]), int(register_rows)
 
 
 TASK = "verification.register_index"
