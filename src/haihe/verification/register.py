@@ -5,16 +5,19 @@ region). Batch jobs link such rows with Splink over the register's Parquet (``ma
 a counter clerk's check cannot pay Splink's start-up or a scan of millions of rows. So, once per
 register version, the rows identity matching reads (``id_number, name, birth_date,
 district_code``; valid 18-character numbers only — the register's own typos are no one's
-identity) are copied into an SQLite file indexed on birth date and on name:
+identity) are copied into an SQLite file with an index per blocking key (``matching.KEY_PARTS``),
+each holding the columns a lookup returns (``FORMAT`` in the name: a file of an older layout is
+rebuilt):
 
-    DATA_DIR/verify/register/<code>/v000003.sqlite
+    DATA_DIR/verify/register/<code>/v000003.f3.sqlite
 
 written under a temporary name and renamed into place (a reader finds a whole file or none;
 concurrent builders each write their own and the last rename wins with the same content). A
-lookup is two indexed queries — the rows sharing the subject's birth date (given, or what the
-ID's digits say) or its name — and the pairs are scored by ``matching.score_pair``, the model
-Splink runs for batch jobs, with the same prior (one over the whole register's rows) and the
-same decision (``matching.best_match``).
+single check's lookup is two indexed queries — the rows sharing the subject's birth date (given,
+or what the ID's digits say) or its name, the indexes' prefixes — and the pairs are scored by
+``matching.score_pair``, the model Splink runs for batch jobs, with the same prior (one over the
+whole register's rows) and the same decision (``matching.best_match``). Batch jobs of up to a
+few thousand failed IDs read their blocked rows here too (``blocking_rows``).
 """
 
 from __future__ import annotations
