@@ -245,7 +245,8 @@ def run_job(
                 started = time.perf_counter()
                 pseudonyms = tokens.result()
             seconds["audit"] += time.perf_counter() - started
-            # this run's answers, kept for the result (not read back from their files)
+            # this run's answers, kept for the result (not read back from their files): a few
+            # tens of bytes per subject, beside the subjects the run holds anyway
             computed: dict[int, pa.Table] = {}
             for index in range(done, chunks):
                 if _cancelled(factory, job_id):
