@@ -3,11 +3,13 @@
 Appends: ``record`` one entry at a time and ``record_many`` in batches of 10,000, against a bare
 ``executemany`` of the same rows into a table of the same shape (no hashing, no chain head).
 Verification: ``verify_ledger`` over every entry (the guard, hashes, links, head, checkpoints;
-one process per core, then one process, then ``deep`` — every entry's columns compared with its
-stored text too — one process per core), against bare SHA-256 over the same canonical bytes
-already in memory. On PostgreSQL, first as the load left the table, then after VACUUM ANALYZE
-(as autovacuum soon runs). The machine's load is printed before each backend and after the
-last: other work on it slows every figure.
+one process per core) entry by entry, as before a checkpoint; then the checkpoint that seals
+the entries in signed blocks (timed: it verifies each entry once first), and ``verify_ledger``
+by those blocks, one process per core, then one process, then ``deep`` — every entry's columns
+compared with its stored text too — one process per core; against bare SHA-256 over the same
+canonical bytes already in memory. On PostgreSQL, entry by entry first as the load left the
+table, then after VACUUM ANALYZE (as autovacuum soon runs). The machine's load is printed
+before each backend and after the last: other work on it slows every figure.
 
     .venv/bin/python benchmarks/audit_ledger.py [--entries 1000000] [--single 5000]
         [--no-pg | --no-sqlite]
@@ -109,7 +111,6 @@ def bench(factory: sessionmaker[Session], settings: Settings, entries: int, sing
     bare = time.perf_counter() - started
     with factory() as s:
         s.execute(text("DROP TABLE bench_copy"))
-        service.checkpoint(s, settings=settings)
         s.commit()
     print(f"  append  record (one at a time) {rate(single, one)}")
     print(f"  append  record_many            {rate(entries - single, many)}")
@@ -117,7 +118,8 @@ def bench(factory: sessionmaker[Session], settings: Settings, entries: int, sing
         f"  append  bare executemany       {rate(copied, bare)}   (record_many at "
         f"{((entries - single) / many) / (copied / bare):.2f}x of it)"
     )
-    # verification against bare sha256 over the same bytes
+    # verification: entry by entry (no checkpoint yet), then sealed and by blocks; against bare
+    # sha256 over the same bytes
     key = signing.signing_key(settings).public_key()
     with factory() as s:
         engine = s.get_bind()
@@ -128,12 +130,27 @@ def bench(factory: sessionmaker[Session], settings: Settings, entries: int, sing
         # table scan per chunk if verify did not keep it to the index.
         with factory() as s:
             first = verify.verify_ledger(s, public_keys=[key], workers=None)
-        print(f"  verify  verify_ledger, first read {rate(first.entries, first.seconds)}")
+        print(f"  verify  entry by entry, first read {rate(first.entries, first.seconds)}")
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM (ANALYZE) audit_entries"))
     with factory() as s:
+        unsealed = verify.verify_ledger(s, public_keys=[key], workers=None)
+    assert unsealed.intact, list(verify.lines(unsealed))[:5]
+    assert unsealed.chains[0].sealed == 0
+    print(f"  verify  entry by entry          {rate(unsealed.entries, unsealed.seconds)}")
+    started = time.perf_counter()
+    with factory() as s:
+        made = service.checkpoint(s, settings=settings)
+        s.commit()
+    sealing = time.perf_counter() - started
+    print(
+        f"  seal    checkpoint               {rate(entries, sealing)}   "
+        f"({len(made)} blocks signed, each entry verified once first)"
+    )
+    with factory() as s:
         report = verify.verify_ledger(s, public_keys=[key], workers=None)
     assert report.intact, list(verify.lines(report))[:5]
+    assert report.chains[0].sealed == entries
     with factory() as s:
         unit_separator = "char(31)" if s.get_bind().dialect.name == "sqlite" else "chr(31)"
         cursor = s.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -144,8 +161,10 @@ def bench(factory: sessionmaker[Session], settings: Settings, entries: int, sing
         hashlib.sha256(t).hexdigest()
     sha = time.perf_counter() - started
     print(
-        f"  verify  verify_ledger          {rate(report.entries, report.seconds)}   "
-        f"({report.entries:,} entries, {sum(map(len, texts)) / len(texts):.0f} bytes hashed each)"
+        f"  verify  verify_ledger (blocks)  {rate(report.entries, report.seconds)}   "
+        f"({report.entries:,} entries, {sum(map(len, texts)) / len(texts):.0f} bytes hashed "
+        f"each; {report.entries / report.seconds / (unsealed.entries / unsealed.seconds):.2f}x "
+        f"entry by entry)"
     )
     with factory() as s:
         started = time.perf_counter()

@@ -68,6 +68,32 @@ def sign_heads(factory: sessionmaker[Session], settings: Settings) -> None:
         s.commit()
 
 
+def sign_heads_as_before_blocks(factory: sessionmaker[Session], settings: Settings) -> None:
+    """Sign each chain's head as checkpoints were signed before blocks (migration 0012): no
+    block sealed, written with SQL so that it works on a database before 0012 too."""
+    key = signing.signing_key(settings)
+    at = dt.datetime.now(dt.UTC)
+    with factory() as s:
+        for name, next_seq, head_hash in s.execute(
+            text("SELECT name, next_seq, head_hash FROM audit_chains")
+        ):
+            s.execute(
+                text(
+                    "INSERT INTO audit_checkpoints (chain, seq, hash, at, key_id, signature) "
+                    "VALUES (:chain, :seq, :hash, :at, :kid, :sig)"
+                ),
+                {
+                    "chain": name,
+                    "seq": next_seq - 1,
+                    "hash": head_hash,
+                    "at": at,
+                    "kid": signing.key_id(key.public_key()),
+                    "sig": signing.sign(key, name, next_seq - 1, head_hash, at),
+                },
+            )
+        s.commit()
+
+
 def run_verify(
     factory: sessionmaker[Session], settings: Settings, workers: int | None = 1
 ) -> verify.Report:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_support import build_ledger, run_verify, sign_heads
+from audit_support import build_ledger, run_verify, sign_heads, sign_heads_as_before_blocks
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,7 +46,7 @@ def old_ledger(
         with monkeypatch.context() as before_0010:
             before_0010.setattr(service, "_writes_body", lambda conn: False)  # no body column
             build_ledger(factory, 40)
-        sign_heads(factory, settings)
+        sign_heads_as_before_blocks(factory, settings)
         yield engine, settings
     finally:
         engine.dispose()
@@ -99,6 +99,7 @@ def test_0010_keeps_an_earlier_ledger_verifiable_and_its_downgrade_undoes_it(
     report = run_verify(factory, settings)
     assert report.problems == []
     assert (report.entries, report.chains[0].checkpoints) == (40, 1)
+    assert report.chains[0].sealed == 0  # a checkpoint from before blocks seals none
     assert snapshot(engine) == before  # row ids, subjects, indexes and keys all kept
     with factory() as s:  # the subjects' foreign key still cascades
         s.execute(text("DELETE FROM audit_entries WHERE seq = 6"))
@@ -120,3 +121,4 @@ def test_after_0010_appends_continue_the_earlier_chain(old_ledger: tuple[Engine,
     report = run_verify(factory, settings, workers=2)
     assert report.problems == []
     assert report.entries == 50
+    assert report.chains[0].sealed == 10  # the new checkpoint seals what came after the old

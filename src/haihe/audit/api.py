@@ -153,6 +153,7 @@ def verify_ledger(
                 first_seq=c.first_seq,
                 last_seq=c.last_seq,
                 checkpoints=c.checkpoints,
+                sealed=c.sealed,
                 more_problems=c.more_problems,
             )
             for c in report.chains

@@ -9,6 +9,11 @@ text because that is how SQLite stores it: rebuilding the body there costs no co
 The table keeps each entry's body beside its columns (``audit_entries.body``), and the database
 holds the two together by one expression (``models.body_sql``): a stored generated column on
 SQLite, a CHECK constraint on PostgreSQL. Verifying reads and hashes the stored text.
+
+Blocks: each signed checkpoint seals the entries since the one before, at most ``BLOCK`` of
+them, by one digest of their stored columns (``block_digest``), made once they were verified
+entry by entry. A verifier then checks a sealed block by that one digest: one SHA-256 over the
+block instead of one per entry (see ``verify.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ from typing import Any
 from haihe.audit.models import HASHED_FIELDS, SEP
 
 GENESIS = "0" * 64
+# The most entries one signed checkpoint seals (its block): a block's text, about 300 bytes an
+# entry, is one value in the database when its digest is computed (15 MB here; PostgreSQL's
+# limit is 1 GB). Part of the format: a verifier treats a larger block as not sealed.
+BLOCK = 50_000
 # Fields the hash covers, in order: every column of AuditEntry but id, prev_hash, hash and body.
 FIELDS = HASHED_FIELDS
 
@@ -63,6 +72,21 @@ def body(values: Sequence[Any]) -> str:
 def link(prev_hash: str, entry_body: str) -> str:
     """The hash of an entry whose canonical body is ``entry_body``, after ``prev_hash``."""
     return hashlib.sha256(f"{prev_hash}{SEP}{entry_body}".encode()).hexdigest()
+
+
+def block_part(prev_hash: str, hash_: str, entry_body: bytes) -> bytes:
+    """One entry's part of its block's text: ``len:prev_hash hash body``, the body's length in
+    UTF-8 bytes first so that no two blocks' entries join to the same text."""
+    return b"%d:%s%s%s" % (len(entry_body), prev_hash.encode(), hash_.encode(), entry_body)
+
+
+def block_digest(entries: Iterable[tuple[str, str, bytes]]) -> str:
+    """The digest a checkpoint signs for its block: SHA-256 of the block's entries' parts
+    (``block_part``) in sequence order, given as (prev_hash, hash, body as UTF-8)."""
+    digest = hashlib.sha256()
+    for prev_hash, hash_, entry_body in entries:
+        digest.update(block_part(prev_hash, hash_, entry_body))
+    return digest.hexdigest()
 
 
 def subjects_digest(tokens: Iterable[str]) -> str | None:

@@ -92,8 +92,10 @@ def verify_command(
     for line in [*verify.lines(report), *sets]:
         typer.echo(line)
     rate = report.entries / report.seconds if report.seconds else 0.0
+    sealed = sum(c.sealed for c in report.chains)
     summary = (
-        f"{report.entries:,} entries in {len(report.chains)} chains, "
+        f"{report.entries:,} entries in {len(report.chains)} chains "
+        f"({sealed:,} by their blocks' signed digests), "
         f"{sum(c.checkpoints for c in report.chains)} checkpoints, "
         f"{report.seconds:.2f} s ({rate:,.0f} entries/s)"
         + (", columns compared" if report.deep else "")

@@ -186,7 +186,13 @@ class AuditSubject(Base):
 
 
 class AuditCheckpoint(Base):
-    """A chain's head at ``seq``, signed with the platform's Ed25519 key — 签名检查点."""
+    """A chain's entry at ``seq``, signed with the platform's Ed25519 key — 签名检查点.
+
+    Since migration 0012 a checkpoint also seals its block, the entries ``first_seq``..``seq``
+    (``chain.BLOCK`` at most), by their digest (``chain.block_digest``), which the signature
+    covers; both are empty on earlier checkpoints, and on one made while those entries did not
+    verify.
+    """
 
     __tablename__ = "audit_checkpoints"
     __table_args__ = (UniqueConstraint("chain", "seq", name="uq_audit_checkpoints_chain_seq"),)
@@ -198,6 +204,8 @@ class AuditCheckpoint(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))
+    first_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    block_digest: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class AuditSubjectSet(Base):

@@ -90,7 +90,10 @@ def purge(
 
 def _check_anchor(session: Session, anchor: AuditCheckpoint, public: Ed25519PublicKey) -> None:
     name = anchor.chain
-    valid = signing.is_valid(public, anchor.signature, name, anchor.seq, anchor.hash, anchor.at)
+    block = signing.block_of(anchor.first_seq, anchor.block_digest)
+    valid = signing.is_valid(
+        public, anchor.signature, name, anchor.seq, anchor.hash, anchor.at, block
+    )
     signed = repo.hashes_at(session, name, [anchor.seq]).get(anchor.seq)
     if not valid or signed != anchor.hash:
         raise Conflict(

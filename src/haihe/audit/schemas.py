@@ -147,6 +147,9 @@ class ChainOut(BaseModel):
     first_seq: int | None
     last_seq: int | None
     checkpoints: int
+    sealed: int = Field(
+        description="Entries verified by their block's signed digest (the rest one by one)."
+    )
     more_problems: int
 
 

@@ -5,7 +5,9 @@ The private key lives in DATA_DIR/audit-signing.key (PEM, PKCS#8, created on fir
 (``haihe audit keys`` prints it), so an auditor can check a copy of the ledger on another machine
 without being able to forge a checkpoint.
 
-What a checkpoint signs is plain text: ``haihe-audit-checkpoint ␟ chain ␟ seq ␟ hash ␟ micros``.
+What a checkpoint signs is plain text: ``haihe-audit-checkpoint ␟ chain ␟ seq ␟ hash ␟ micros``,
+and, when it seals a block (``chain.block_digest``), ``haihe-audit-block ␟ chain ␟ seq ␟ hash ␟
+micros ␟ first_seq ␟ digest``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from haihe.core.settings import Settings
 
 KEY_FILE = "audit-signing.key"
 PURPOSE = "haihe-audit-checkpoint"
+BLOCK_PURPOSE = "haihe-audit-block"
+# A sealed block: its first sequence number and its digest.
+Block = tuple[int, str]
 
 
 def key_path(settings: Settings) -> Path:
@@ -110,22 +115,47 @@ def public_key_from_pem(data: bytes, *, source: str = "the public key") -> Ed255
     return key
 
 
-def message(chain: str, seq: int, hash_: str, at: dt.datetime) -> bytes:
+def message(chain: str, seq: int, hash_: str, at: dt.datetime, block: Block | None = None) -> bytes:
     """The bytes a checkpoint's signature covers."""
-    return SEP.join((PURPOSE, chain, str(seq), hash_, str(micros(at)))).encode()
+    fields = [PURPOSE, chain, str(seq), hash_, str(micros(at))]
+    if block is not None:
+        fields[0] = BLOCK_PURPOSE
+        fields += [str(block[0]), block[1]]
+    return SEP.join(fields).encode()
 
 
-def sign(key: Ed25519PrivateKey, chain: str, seq: int, hash_: str, at: dt.datetime) -> str:
-    """The hex signature of a checkpoint."""
-    return key.sign(message(chain, seq, hash_, at)).hex()
+def sign(
+    key: Ed25519PrivateKey,
+    chain: str,
+    seq: int,
+    hash_: str,
+    at: dt.datetime,
+    block: Block | None = None,
+) -> str:
+    """The hex signature of a checkpoint (and of the block it seals, if any)."""
+    return key.sign(message(chain, seq, hash_, at, block)).hex()
 
 
 def is_valid(
-    key: Ed25519PublicKey, signature: str, chain: str, seq: int, hash_: str, at: dt.datetime
+    key: Ed25519PublicKey,
+    signature: str,
+    chain: str,
+    seq: int,
+    hash_: str,
+    at: dt.datetime,
+    block: Block | None = None,
 ) -> bool:
     """True when ``signature`` is ``key``'s signature of this checkpoint."""
     try:
-        key.verify(bytes.fromhex(signature), message(chain, seq, hash_, at))
+        key.verify(bytes.fromhex(signature), message(chain, seq, hash_, at, block))
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def block_of(first_seq: int | None, digest: str | None) -> Block | None:
+    """A checkpoint's sealed block from its columns; None when it seals none. Half a block (one
+    column emptied) is signed as neither, so its signature fails."""
+    if first_seq is None and digest is None:
+        return None
+    return (-1 if first_seq is None else first_seq, digest or "")

@@ -17,9 +17,14 @@ Checks, each named in a problem's line:
 - ``columns`` (``deep`` only): an entry's columns do not match the text its hash covers.
 
 Every entry carries ``prev_hash``, so ranges verify independently (``scan.py``): large chains
-are split over a process pool and the seams checked. ``deep`` also has the database print
-every entry's text from its columns and compare it with the stored one (one and a half to two
-times as long, measured): for after a guard problem, or now and then.
+are split over a process pool and the seams checked. A block that a checkpoint with a good
+signature sealed (``chain.BLOCK`` entries at most) is verified by its signed digest, one hash
+over the block; entries no such checkpoint seals (those since the last checkpoint, those of
+checkpoints made before blocks were) are verified entry by entry.
+
+``deep`` also has the database print every entry's text from its columns and compare it with
+the stored one (one and a half to two times as long, measured): for after a guard problem, or
+now and then.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -56,6 +62,7 @@ class ChainReport:
     last_seq: int | None = None
     checkpoints: int = 0
     rechecked: int = 0  # chunks walked entry by entry after failing the whole-chunk check
+    sealed: int = 0  # entries verified by their block's signed digest
     problems: list[Problem] = field(default_factory=list)
     more_problems: int = 0
 
@@ -136,20 +143,24 @@ def _verify_chain(
     deep: bool,
 ) -> None:
     name = report.name
+    points = repo.checkpoints_of(session, name)
+    unsigned = {p.seq: why for p in points if (why := _signature_problem(p, keys)) is not None}
     bounds = session.execute(_SEQ_RANGE, {"chain": name}).one()
     if head is None:
         report.add(Problem(name, None, "head", "the chain has entries but no head row"))
     if bounds[0] is None:
         if head is not None and head.next_seq > 1:
             report.add(Problem(name, None, "head", "the head says entries exist; none are left"))
-        _check_checkpoints(session, report, keys, low=1, anchor_prev=None)
+        _check_checkpoints(session, report, points, unsigned, low=1, anchor_prev=None)
         return
     low, high = int(bounds[0]), int(bounds[1])
     report.first_seq, report.last_seq = low, high
-    ranges = _scan_ranges(session, name, low, high, workers, deep)
+    segments = _segments(low, high, [p for p in points if p.seq not in unsigned])
+    ranges = _scan_ranges(session, name, segments, workers, deep)
     previous: scan.Range | None = None
     for part in ranges:
         report.entries += part.count
+        report.sealed += part.sealed
         if part.first is not None and previous is not None and previous.last is not None:
             seam_seq, seam_prev = part.first
             if seam_seq != previous.last[0] + 1:
@@ -162,7 +173,7 @@ def _verify_chain(
         report.rechecked += part.rechecked
         if part.first is not None:
             previous = part
-    start = ranges[0].first
+    start = next((r.first for r in ranges if r.first is not None), None)
     if start is None or previous is None or previous.last is None:
         report.add(Problem(name, None, "sequence", "the entries changed while being verified"))
         return
@@ -181,7 +192,26 @@ def _verify_chain(
             )
         elif head.head_hash != previous.last[1]:
             report.add(Problem(name, high, "head", "the head row's hash is not the last entry's"))
-    _check_checkpoints(session, report, keys, low=low, anchor_prev=start[1])
+    _check_checkpoints(session, report, points, unsigned, low=low, anchor_prev=start[1])
+
+
+def _segments(low: int, high: int, points: Sequence[Any]) -> list[scan.Segment]:
+    """Entries ``low``..``high`` as segments: each block a validly signed checkpoint seals
+    whole within them (in order, not overlapping one taken), and the ranges between."""
+    segments: list[scan.Segment] = []
+    at = low
+    for p in points:
+        if p.block_digest is None or p.first_seq is None:
+            continue
+        if p.first_seq < at or p.seq > high or p.seq - p.first_seq + 1 > chain_format.BLOCK:
+            continue  # partly purged or past the end (the head check's), or not one we make
+        if p.first_seq > at:
+            segments.append((at, p.first_seq - 1))
+        segments.append(scan.Block(p.first_seq, p.seq, p.block_digest, p.hash))
+        at = p.seq + 1
+    if at <= high:
+        segments.append((at, high))
+    return segments
 
 
 # The chains that have entries, by a loose index scan: one index lookup per chain, where
@@ -200,45 +230,91 @@ _SEQ_RANGE = text(
 
 
 def _scan_ranges(
-    session: Session, name: str, low: int, high: int, workers: int | None, deep: bool
+    session: Session,
+    name: str,
+    segments: list[scan.Segment],
+    workers: int | None,
+    deep: bool,
 ) -> list[scan.Range]:
     wanted = workers if workers is not None else (os.cpu_count() or 1)
-    span = high - low + 1  # the entries, or more if some are missing
+    span = sum(_size(s) for s in segments)  # the entries, or more if some are missing
     processes = max(1, min(wanted, span // PER_WORKER if workers is None else wanted))
     bind = session.connection().engine
     if processes == 1 or bind.dialect.name == "sqlite" and bind.url.database in (None, ":memory:"):
         raw = session.connection().connection.dbapi_connection
-        return [scan.scan(raw, bind.dialect.name, name, low, high, deep)]
+        return scan.scan_segments(raw, bind.dialect.name, name, segments, deep)
     url = bind.url.render_as_string(hide_password=False)
-    step = -(-(high - low + 1) // processes)
-    bounds = [(s, min(high, s + step - 1)) for s in range(low, high + 1, step)]
     with ProcessPoolExecutor(max_workers=processes) as pool:
-        futures = [pool.submit(scan.scan_in_worker, url, name, lo, hi, deep) for lo, hi in bounds]
-        found = [f.result() for f in futures]
+        futures = [
+            pool.submit(scan.scan_in_worker, url, name, share, deep)
+            for share in _shares(segments, processes)
+        ]
+        found = [r for f in futures for r in f.result()]
     return [r for r in found if r.first is not None] or found[:1]
+
+
+def _size(segment: scan.Segment) -> int:
+    if isinstance(segment, scan.Block):
+        return segment.last - segment.first + 1
+    return segment[1] - segment[0] + 1
+
+
+def _shares(segments: list[scan.Segment], processes: int) -> list[list[scan.Segment]]:
+    """``segments`` cut into ``processes`` runs of about as many entries each, in order: a
+    range is cut where a run is full; a block goes whole, to the run it mostly fits in."""
+    each = -(-sum(_size(s) for s in segments) // processes)
+    shares: list[list[scan.Segment]] = [[]]
+    room = each
+    queue = deque(segments)
+    while queue:
+        segment = queue.popleft()
+        size = _size(segment)
+        full = room <= 0 or isinstance(segment, scan.Block) and room < size / 2
+        if full and shares[-1] and len(shares) < processes:
+            shares.append([])
+            room = each
+        if not isinstance(segment, scan.Block) and size > room > 0 and len(shares) < processes:
+            low, high = segment
+            shares[-1].append((low, low + room - 1))
+            queue.appendleft((low + room, high))
+            room = 0
+            continue
+        shares[-1].append(segment)
+        room -= size
+    return shares
+
+
+def _signature_problem(point: Any, keys: dict[str, Ed25519PublicKey]) -> str | None:
+    """What is wrong with a checkpoint's signature (of its block too, if it seals one)."""
+    key = keys.get(point.key_id)
+    if key is None:
+        return f"signed by unknown key {point.key_id}"
+    block = signing.block_of(point.first_seq, point.block_digest)
+    if not signing.is_valid(
+        key, point.signature, point.chain, point.seq, point.hash, point.at, block
+    ):
+        return "the checkpoint's signature is bad"
+    return None
 
 
 def _check_checkpoints(
     session: Session,
     report: ChainReport,
-    keys: dict[str, Ed25519PublicKey],
+    points: Sequence[Any],
+    unsigned: dict[int, str],
     *,
     low: int,
     anchor_prev: str | None,
 ) -> None:
+    """Each checkpoint's signature (``unsigned``: what is wrong with those that are not
+    validly signed) and signed hash; the anchor of a chain that starts after 1."""
     name = report.name
-    points = repo.checkpoints_of(session, name)
     report.checkpoints = len(points)
     hashes = repo.hashes_at(session, name, [p.seq for p in points if p.seq >= low])
     anchored = False
     for point in points:
-        key = keys.get(point.key_id)
-        if key is None:
-            report.add(
-                Problem(name, point.seq, "signature", f"signed by unknown key {point.key_id}")
-            )
-        elif not signing.is_valid(key, point.signature, name, point.seq, point.hash, point.at):
-            report.add(Problem(name, point.seq, "signature", "the checkpoint's signature is bad"))
+        if point.seq in unsigned:
+            report.add(Problem(name, point.seq, "signature", unsigned[point.seq]))
         if point.seq == low - 1:
             anchored = point.hash == anchor_prev
             if not anchored:
