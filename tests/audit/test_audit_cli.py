@@ -59,6 +59,23 @@ def test_verify_says_intact_then_where_it_was_tampered(
     ]
 
 
+def test_checkpoint_says_what_it_sealed_and_what_it_would_not(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: Factory
+) -> None:
+    code, out, _ = run(capsys, monkeypatch, "audit", "checkpoint")
+    assert code == 0
+    assert out.startswith("signed chain main: entries 1-12 sealed in 1 blocks (")
+    assert run(capsys, monkeypatch, "audit", "checkpoint")[1] == (
+        "no chain moved since its last checkpoint\n"
+    )
+    build_ledger(env, 4)
+    sql(env, "UPDATE audit_entries SET purpose = '改' WHERE seq = 14")
+    code, out, _ = run(capsys, monkeypatch, "audit", "checkpoint")
+    assert code == 0
+    assert out.startswith("signed chain main at 16 (")
+    assert "its head only: the entries since its last checkpoint do not verify" in out
+
+
 def test_verify_deep_compares_the_columns_too(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: Factory
 ) -> None:

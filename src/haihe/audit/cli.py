@@ -41,12 +41,25 @@ def keys(ctx: typer.Context) -> None:
 
 @audit_app.command("checkpoint")
 def checkpoint(ctx: typer.Context) -> None:
-    """Sign the head of every chain that moved since its last checkpoint."""
+    """Verify and seal, in signed blocks, the entries each chain gained since its last
+    checkpoint (only its head is signed if they do not verify)."""
     settings = settings_of(ctx)
     with session_for(settings) as session:
         made = service.checkpoint(session, settings=settings)
-        for point in made:
-            typer.echo(f"signed chain {point.chain} at {point.seq} ({point.hash[:16]}…)")
+        for name in dict.fromkeys(p.chain for p in made):
+            points = [p for p in made if p.chain == name]
+            last = points[-1]
+            if last.first_seq is None:
+                typer.echo(
+                    f"signed chain {name} at {last.seq} ({last.hash[:16]}…), its head only: "
+                    "the entries since its last checkpoint do not verify (run 'haihe audit "
+                    "verify')"
+                )
+                continue
+            typer.echo(
+                f"signed chain {name}: entries {points[0].first_seq:,}-{last.seq:,} sealed in "
+                f"{len(points)} blocks ({last.hash[:16]}…)"
+            )
     if not made:
         typer.echo("no chain moved since its last checkpoint")
 
