@@ -137,19 +137,23 @@ _CHECKED = (
 )
 _HASH_AT = "SELECT hash FROM audit_entries WHERE chain = %s AND seq = %s"
 # A block's entry count, first and last sequence numbers and its text (``chain.block_part`` of
-# each entry, in sequence order): PostgreSQL hashes the block's text itself and sends the
-# digest; SQLite sends a chunk's text, which Python feeds to the block's digest. Were the rows
-# joined in another order, the digest would differ and the block be walked (see the module).
+# each entry, in sequence order). PostgreSQL hashes the block's text itself and sends the digest.
+# SQLite sends a chunk's text, which Python feeds to the block's digest; as in ``_JOINED``, each
+# row's prefix (``len:prev_hash hash``) rides in the separator the aggregate puts before its
+# body, saving a copy of every body, and the first row's comes apart. Were the rows joined in
+# another order, the digest would differ and the block be walked (see the module).
 _BLOCK_PG = (
     "SELECT count(*), min(seq), max(seq), encode(sha256(textsend(string_agg("
     "octet_length(body) || ':' || prev_hash || hash || body, ''))), 'hex') FROM ("
     "SELECT seq, prev_hash, hash, body FROM audit_entries WHERE chain = %s AND seq >= %s "
     "AND seq <= %s ORDER BY seq) AS block"
 )
+_PREFIX_SQLITE = "CAST(length(CAST(body AS BLOB)) || ':' || prev_hash || hash AS BLOB)"
 _BLOCK_SQLITE = (
-    "SELECT count(*), min(seq), max(seq), CAST(group_concat(length(CAST(body AS BLOB)) || ':' "
-    "|| prev_hash || hash || body, '') AS BLOB) FROM (SELECT seq, prev_hash, hash, body "
-    "FROM audit_entries WHERE chain = ? AND seq >= ? AND seq <= ? ORDER BY seq)"
+    f"SELECT count(*), min(seq), max(seq), (SELECT {_PREFIX_SQLITE} FROM audit_entries "
+    "WHERE chain = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq LIMIT 1), "
+    "CAST(group_concat(body, length(CAST(body AS BLOB)) || ':' || prev_hash || hash) AS BLOB) "
+    "FROM audit_entries WHERE chain = ?1 AND seq >= ?2 AND seq <= ?3"
 )
 
 
@@ -360,9 +364,10 @@ def block_digest(
     n, low, high = 0, None, None
     for start in range(first, last + 1, CHUNK):
         cur.execute(_BLOCK_SQLITE, (name, start, min(last, start + CHUNK - 1)))
-        count, lo, hi, joined = cur.fetchone()
+        count, lo, hi, first_prefix, joined = cur.fetchone()
         if count:
             n, low, high = n + count, lo if low is None else low, hi
+            hashed.update(first_prefix)
             hashed.update(joined)
     return n, low, high, hashed.hexdigest() if n else None
 
