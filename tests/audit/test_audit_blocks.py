@@ -3,6 +3,7 @@ verification checks a sealed block by that digest alone — on both backends, th
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import pytest
@@ -19,8 +20,9 @@ Factory = sessionmaker[Session]
 
 @pytest.fixture
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> int:
-    """Blocks of 7 entries, so that 40 entries make six (the last of five)."""
+    """Blocks of 7 entries, so that 40 entries make six (the last of five), in pieces of 3."""
     monkeypatch.setattr(chain, "BLOCK", 7)
+    monkeypatch.setattr(chain, "PIECE", 3)
     monkeypatch.setattr(scan, "CHUNK", 3)  # SQLite's chunks cut across blocks too
     monkeypatch.setattr(scan, "SERVER_CHUNK", 3)
     return 7
@@ -54,6 +56,17 @@ def test_a_checkpoint_seals_the_entries_since_the_last_in_blocks(ledger: Factory
         (36, 40),
     ]
     assert all(digest is not None and len(digest) == 64 for _, _, digest in found)
+
+
+def test_a_blocks_digest_is_of_its_pieces_digests(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the format docs/exchange.md gives, for a verifier written elsewhere
+    parts = [b"6:" + b"0" * 64 + b"a" * 64 + "审计".encode(), b"1:" + b"a" * 64 + b"b" * 64 + b"x"]
+    entries = [("0" * 64, "a" * 64, "审计".encode()), ("a" * 64, "b" * 64, b"x")]
+    in_one_piece = hashlib.sha256(hashlib.sha256(b"".join(parts)).digest()).hexdigest()
+    assert chain.block_digest(entries) == in_one_piece
+    monkeypatch.setattr(chain, "PIECE", 1)
+    in_two = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).hexdigest()
+    assert chain.block_digest(entries) == in_two
 
 
 def test_the_databases_digest_is_the_one_python_computes(ledger: Factory) -> None:
