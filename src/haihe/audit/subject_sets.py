@@ -91,7 +91,12 @@ def prepare_pseudonym_set(raw: bytes) -> PreparedSet:
     sorting the texts takes (a job prepares a set per chunk)."""
     width = PSEUDONYM_BYTES
     keys = np.frombuffer(raw, ">u8").reshape(-1, width // 8)
-    keys = keys[np.lexsort(keys.T[::-1])]
+    # by the first 64 bits (one sort, a sixth of lexsort's time); by all of them only if two
+    # different pseudonyms share those (about once in 10⁹ chunks; the same person twice does not)
+    keys = keys[np.argsort(keys[:, 0].astype(np.uint64))]
+    tied = keys[1:, 0] == keys[:-1, 0]
+    if (keys[1:][tied] != keys[:-1][tied]).any():
+        keys = keys[np.lexsort(keys.T[::-1])]
     distinct = np.ones(len(keys), dtype=bool)
     distinct[1:] = (keys[1:] != keys[:-1]).any(axis=1)
     keys = keys[distinct]
