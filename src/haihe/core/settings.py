@@ -148,8 +148,9 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = Field(
         3600,
         ge=1,
-        description="Seconds between signed checkpoints of every audit chain's head (the "
-        "scheduler signs each chain this often; `haihe audit checkpoint` signs at once).",
+        description="Seconds between signed checkpoints of every audit chain (the scheduler "
+        "verifies the entries each chain gained and seals them in signed blocks this often; "
+        "`haihe audit checkpoint` does it at once).",
     )
     audit_log_retention_days: int = Field(
         183,
