@@ -19,7 +19,7 @@ Checks, each named in a problem's line:
 Every entry carries ``prev_hash``, so ranges verify independently (``scan.py``): large chains
 are split over a process pool and the seams checked. A block that a checkpoint with a good
 signature sealed (``chain.BLOCK`` entries at most) is verified by its signed digest, one hash
-over the block; entries no such checkpoint seals (those since the last checkpoint, those of
+per piece of it; entries no such checkpoint seals (those since the last checkpoint, those of
 checkpoints made before blocks were) are verified entry by entry.
 
 ``deep`` also has the database print every entry's text from its columns and compare it with
