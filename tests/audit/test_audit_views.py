@@ -9,7 +9,7 @@ import json
 import re
 
 import pytest
-from audit_support import GATEWAY, entry, sql
+from audit_support import GATEWAY, entry, sign_heads, sql
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -187,17 +187,22 @@ def test_catalogue_changes_are_audited(session_factory: Factory) -> None:
 
 
 def test_verify_over_rest_names_each_problem(
-    client: TestClient, people: str, session_factory: Factory
+    client: TestClient, people: str, session_factory: Factory, settings: Settings
 ) -> None:
     with session_factory() as s:
         make_user(s, Role.AUDITOR, username="auditor")
         s.commit()
     auth = _token(client, "auditor")
     intact = client.post("/api/v1/audit/verify", json={}, headers=auth).json()
+    sign_heads(session_factory, settings)
+    sealed = client.post("/api/v1/audit/verify", json={}, headers=auth).json()
     sql(session_factory, "UPDATE audit_entries SET rows = 0 WHERE seq = 4")
     tampered = client.post("/api/v1/audit/verify", json={}, headers=auth).json()
     bad_key = client.post("/api/v1/audit/verify", json={"public_key": "x"}, headers=auth)
     assert intact["intact"] is True
+    assert intact["chains"][0]["sealed"] == 0  # no checkpoint yet: entry by entry
+    assert sealed["intact"] is True
+    assert sealed["chains"][0]["sealed"] == sealed["entries"] > 0  # all in signed blocks
     assert tampered["problems"] == [
         {
             "chain": "main",
