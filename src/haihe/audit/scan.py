@@ -32,7 +32,8 @@ out of order), its digest is recomputed in Python from the rows in order to tell
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from hashlib import sha256
 from operator import itemgetter, methodcaller
@@ -136,7 +137,6 @@ _CHECKED = (
     "IS DISTINCT FROM hash OR prev_hash IS DISTINCT FROM lag(hash, 1, %s) OVER (ORDER BY seq) "
     "AS wrong FROM audit_entries WHERE chain = %s AND seq >= %s AND seq <= %s) AS checked"
 )
-_HASH_AT = "SELECT hash FROM audit_entries WHERE chain = %s AND seq = %s"
 # A piece's entry count, first and last sequence numbers and its text (``chain.block_part`` of
 # each entry, in sequence order). PostgreSQL hashes the piece's text itself and sends the digest.
 # SQLite sends a chunk's text, which Python feeds to the block's digest; as in ``_JOINED``, each
@@ -165,6 +165,12 @@ def _first_sql(dialect: str) -> str:
         f"SELECT seq, prev_hash FROM audit_entries WHERE chain = {mark} AND seq >= {mark} "
         f"AND seq <= {mark} ORDER BY seq LIMIT 1"
     )
+
+
+def _hash_at_sql(dialect: str) -> str:
+    """The hash of a chain's entry at a sequence number."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    return f"SELECT hash FROM audit_entries WHERE chain = {mark} AND seq = {mark}"
 
 
 def _columns_sql(dialect: str) -> str:
@@ -257,7 +263,7 @@ def _postgresql_check(
     seq, last = expected or first
     cur.execute(_CHECKED, (last, *params))
     wrong, n, low, high = cur.fetchone()
-    cur.execute(_HASH_AT, (params[0], high))
+    cur.execute(_hash_at_sql("postgresql"), (params[0], high))
     (tail,) = cur.fetchone()
     intact = not wrong and low == seq and high - low + 1 == n and tail is not None
     return _Checked(first, int(n), intact, str(tail) if intact else "")
@@ -295,6 +301,19 @@ def scan_segments(
     """Verify each segment of chain ``name`` on a raw DBAPI connection: a sealed block by its
     digest, a range chunk by chunk. ``deep`` also has the database compare each entry's
     columns with its stored text."""
+    with _cursor(dbapi_conn, dialect) as cur:
+        return [
+            _scan_block(cur, dialect, name, segment, deep)
+            if isinstance(segment, Block)
+            else _scan_range(cur, dialect, name, *segment, deep)
+            for segment in segments
+        ]
+
+
+@contextmanager
+def _cursor(dbapi_conn: Any, dialect: str) -> Iterator[Any]:
+    """A cursor for scanning: on PostgreSQL with the scans' planner settings (``_PLAN``) for
+    the transaction, put back when the caller is done, and texts loaded as bytes."""
     cur = dbapi_conn.cursor()
     planned = {}
     if dialect == "postgresql":
@@ -302,17 +321,11 @@ def scan_segments(
         # a failed chunk's texts, walked in Python, sent in binary as the bytes they are
         cur.adapters.register_loader("text", ByteaBinaryLoader)
     try:
-        found = [
-            _scan_block(cur, dialect, name, segment, deep)
-            if isinstance(segment, Block)
-            else _scan_range(cur, dialect, name, *segment, deep)
-            for segment in segments
-        ]
+        yield cur
         if planned:  # a failed scan's transaction is rolled back, and its settings with it
             _plan(cur, planned)
     finally:
         cur.close()
-    return found
 
 
 def seal(
@@ -331,24 +344,16 @@ def seal(
         or found.count != last - first + 1
     ):
         return None
-    cur = dbapi_conn.cursor()
-    planned = _plan(cur) if dialect == "postgresql" else {}
-    try:
-        blocks = []
+    blocks = []
+    with _cursor(dbapi_conn, dialect) as cur:
         for start in range(first, last + 1, chain.BLOCK):
             end = min(last, start + chain.BLOCK - 1)
             n, _, _, digest = block_digest(cur, dialect, name, start, end)
-            cur.execute(
-                _HASH_AT.replace("%s", "?") if dialect == "sqlite" else _HASH_AT, (name, end)
-            )
+            cur.execute(_hash_at_sql(dialect), (name, end))
             (hash_,) = cur.fetchone()
             if n != end - start + 1 or digest is None:
                 return None  # changed since the scan: sign no block now
             blocks.append(Block(start, end, digest, str(hash_)))
-        if planned:
-            _plan(cur, planned)
-    finally:
-        cur.close()
     return blocks
 
 
